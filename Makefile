@@ -1,0 +1,140 @@
+# memtool / libmemapi: one plain Makefile.
+#   make                 build/libmemapi.so.1, build/libmemapi.a, build/memtool
+#   make check           every test (SANITIZE=1: under ASan+UBSan, in build/san)
+#   make valgrind        the Check suites under valgrind
+#   make bench           benchmark tables
+#   make install         PREFIX=/usr/local DESTDIR=
+
+VERSION    := 1.0.0
+SOVERSION  := 1
+PREFIX     ?= /usr/local
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+BINDIR     ?= $(PREFIX)/bin
+MANDIR     ?= $(PREFIX)/share/man
+DESTDIR    ?=
+
+CC         ?= gcc
+PKG_CONFIG ?= pkg-config
+OPT        ?= -O2
+CFLAGS     ?= $(OPT) -g
+WARN       := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+              -Wno-unused-parameter -Werror=implicit-function-declaration
+BASEFLAGS  := -std=c11 -D_GNU_SOURCE -fno-strict-aliasing -MMD -MP $(WARN)
+INCLUDES   := -Icore/include
+
+ifeq ($(SANITIZE),1)
+BUILD      ?= build/san
+SANFLAGS   := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+BUILD      ?= build
+SANFLAGS   :=
+endif
+
+ALL_CFLAGS  = $(BASEFLAGS) $(INCLUDES) $(CFLAGS) $(SANFLAGS)
+LDLIBS_CORE = -lpthread
+
+CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
+CHECK_LIBS   := $(shell $(PKG_CONFIG) --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt)
+
+# ---- libmemapi ----
+CORE_SRC  := $(wildcard core/*.c core/os/*.c core/vm/*.c)
+CORE_OBJ  := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
+LIB_SO    := $(BUILD)/libmemapi.so.$(SOVERSION)
+LIB_A     := $(BUILD)/libmemapi.a
+HEADERS   := $(wildcard core/include/*.h)
+
+# ---- memtool ----
+CLI_SRC   := $(wildcard cli/*.c inspect/*.c)
+CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+MEMTOOL   := $(BUILD)/memtool
+
+# ---- tests ----
+TEST_SRC  := $(wildcard tests/check_*.c)
+TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+TEST_LIB  := $(BUILD)/obj/tests/testlib.o
+BENCH_SRC := $(wildcard tests/bench/bench_*.c)
+BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all lib check valgrind bench install uninstall clean
+all: lib $(MEMTOOL)
+lib: $(LIB_SO) $(LIB_A) $(BUILD)/memapi.pc
+
+$(BUILD)/obj/core/%.o: core/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -fPIC -fvisibility=hidden -c $< -o $@
+
+$(LIB_SO): $(CORE_OBJ) core/libmemapi.map
+	$(CC) $(ALL_CFLAGS) -shared -Wl,-soname,libmemapi.so.$(SOVERSION) \
+	  -Wl,--version-script=core/libmemapi.map -Wl,-z,noexecstack \
+	  -o $@ $(CORE_OBJ) $(LDLIBS_CORE)
+	ln -sf libmemapi.so.$(SOVERSION) $(BUILD)/libmemapi.so
+
+$(LIB_A): $(CORE_OBJ)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/memapi.pc: core/memapi.pc.in Makefile
+	@mkdir -p $(@D)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+
+$(BUILD)/obj/cli/%.o $(BUILD)/obj/inspect/%.o: ALL_CFLAGS += -Icli -Iinspect -DMEMTOOL_VERSION='"$(VERSION)"'
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+# memtool finds libmemapi beside it in build/, and in ../lib once installed.
+$(MEMTOOL): $(CLI_OBJ) $(LIB_SO)
+	$(CC) $(ALL_CFLAGS) -o $@ $(CLI_OBJ) -L$(BUILD) -lmemapi \
+	  -Wl,-rpath,'$$ORIGIN:$$ORIGIN/../lib' $(LDLIBS_CORE)
+
+# Suites link the static library so they can reach internal hooks
+# (syscall fault injection) that the shared object does not export.
+$(BUILD)/obj/tests/%.o: tests/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Icore $(CHECK_CFLAGS) -c $< -o $@
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_LIB) $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(TEST_LIB) $(LIB_A) $(CHECK_LIBS) $(LDLIBS_CORE)
+
+$(BUILD)/bench/%: tests/bench/%.c tests/bench/bench.h $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(BASEFLAGS) $(INCLUDES) -Icore -O2 -g -o $@ $< $(LIB_A) $(LDLIBS_CORE)
+
+# CK_FORK stays on: a crashing test must not take the suite with it.
+check: all $(TEST_BIN)
+	@tests/run-suites.sh $(BUILD) $(TEST_BIN)
+	@tests/cli/run.sh $(BUILD)
+
+valgrind: all $(TEST_BIN)
+	@VALGRIND=1 tests/run-suites.sh $(BUILD) $(TEST_BIN)
+
+bench: $(BENCH_BIN)
+	@for b in $(BENCH_BIN); do $$b || exit 1; done
+
+install: all
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/memapi \
+	  $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(BINDIR) \
+	  $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man7
+	install -m 755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/
+	ln -sf libmemapi.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libmemapi.so
+	install -m 644 $(LIB_A) $(DESTDIR)$(LIBDIR)/
+	install -m 644 $(HEADERS) $(DESTDIR)$(INCLUDEDIR)/memapi/
+	install -m 644 $(BUILD)/memapi.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
+	install -m 755 $(MEMTOOL) $(DESTDIR)$(BINDIR)/
+	for s in 1 3 7; do \
+	  f=$$(ls man/man$$s/* 2>/dev/null); \
+	  [ -z "$$f" ] || install -m 644 $$f $(DESTDIR)$(MANDIR)/man$$s/; \
+	done
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libmemapi.* $(DESTDIR)$(LIBDIR)/pkgconfig/memapi.pc \
+	  $(DESTDIR)$(BINDIR)/memtool
+	rm -rf $(DESTDIR)$(INCLUDEDIR)/memapi
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

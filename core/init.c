@@ -1,0 +1,40 @@
+/* Library start-up: probe the kernel, install the fault handler, fill the
+ * root descriptor. Runs as a constructor, and on first use from other
+ * constructors that may run before it. */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+/* MEMAPI_DISABLE=wp_async,procmap_query forces the fallbacks (tests, and
+ * users who need to compare the paths). MEMAPI_WRITE_WATCH=fallback is the
+ * documented spelling for write watch alone. */
+static void apply_environment(void)
+{
+	const char *d = getenv("MEMAPI_DISABLE"), *w = getenv("MEMAPI_WRITE_WATCH");
+
+	if ((d && strstr(d, "wp_async")) || (w && !strcmp(w, "fallback")))
+		mt_os_disable_wp_async();
+	if (d && strstr(d, "procmap_query"))
+		mt_os.has_procmap_query = false;
+}
+
+static void init_once(void)
+{
+	mt_os_init();
+	apply_environment();
+	mt_root_init();
+	mt_fault_init();
+}
+
+void mt_init(void)
+{
+	pthread_once(&once, init_once);
+}
+
+__attribute__((constructor)) static void memapi_constructor(void)
+{
+	mt_init();
+}

@@ -1,0 +1,207 @@
+/* libmemapi's internal interfaces, one section per file. Functions named
+ * mt_* return 0 or a Windows error code (DWORD) unless their comment says
+ * errno; only the exported Win32 functions call SetLastError. */
+#ifndef MT_INTERNAL_H
+#define MT_INTERNAL_H
+
+#include <windows.h>
+#include <memapi.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "os/os.h"
+
+#define MT_HIDDEN __attribute__((visibility("hidden")))
+
+/* ---- error.c ---- */
+
+/* Sets the thread's last error and returns FALSE / NULL / the code. */
+BOOL  mt_fail(DWORD code);
+void *mt_fail_null(DWORD code);
+
+/* The Windows error for an errno from the OS layer, for allocation failures. */
+DWORD mt_error_from_errno(int err);
+
+pid_t mt_gettid(void);
+
+/* ---- handle.c ---- */
+
+enum mt_object_type {
+	MT_OBJ_PROCESS = 1,
+	MT_OBJ_SECTION,
+	MT_OBJ_FILE,
+	MT_OBJ_NOTIFICATION,
+	MT_OBJ_TYPES
+};
+
+/* Every handle points at one of these, first member of the typed object. */
+struct mt_object {
+	enum mt_object_type type;
+	atomic_uint         refs;
+	void              (*destroy)(struct mt_object *obj);
+};
+
+void   mt_object_init(struct mt_object *obj, enum mt_object_type type,
+                      void (*destroy)(struct mt_object *));
+void   mt_object_get(struct mt_object *obj);
+void   mt_object_put(struct mt_object *obj);
+
+/* Gives obj a new handle; the handle holds one reference (taken here). */
+DWORD  mt_handle_create(struct mt_object *obj, HANDLE *out);
+
+/* The object behind h with a new reference, if it has the type
+ * (ERROR_INVALID_HANDLE otherwise). */
+DWORD  mt_handle_ref(HANDLE h, enum mt_object_type type, struct mt_object **out);
+
+/* ---- process.c ---- */
+
+struct mt_process {
+	struct mt_object obj;
+	pid_t            pid;
+	int              pidfd;         /* keeps the pid from being reused, or -1   */
+	DWORD            access;        /* PROCESS_* rights granted                 */
+};
+
+#define MT_CURRENT_PROCESS ((HANDLE)(LONG_PTR)-1)
+
+/* Resolves a process handle needing the given rights: *self is true for the
+ * calling process (pseudo-handle, NULL where allowed, or a handle to itself);
+ * otherwise *pid is the other process. */
+DWORD mt_process_resolve(HANDLE h, DWORD need, bool *self, pid_t *pid);
+
+/* ---- vm/region.c: the address-space manager ---- */
+
+/* One allocation owned by libmemapi. Writers hold mt_vm.lock and keep the
+ * runs sorted, covering [0, pages) and maximally merged. */
+struct mt_region {
+	struct memapi_rec_region rec;     /* first: the forensic record            */
+	struct memapi_rec_run   *runs;    /* == rec.runs                           */
+	size_t    run_cap;                /* >= run_count + 2: faults never allocate */
+	size_t    span;                   /* bytes owned from the OS (64 KiB units) */
+	uint8_t  *written;                /* fallback write watch, 1 bit per page   */
+	uint8_t  *locked;                 /* VirtualLock'ed pages, 1 bit, or NULL   */
+	uint8_t  *cfg;                    /* valid call targets, 1 bit per 16 bytes */
+	void     *owner_obj;              /* the section, heap... that owns it      */
+};
+
+struct mt_vm {
+	pthread_mutex_t     lock;
+	_Atomic pid_t       owner;        /* thread holding lock, for the fault handler */
+	struct mt_region  **index;        /* regions by base address                */
+	size_t              count, cap;
+	uint64_t            committed;    /* bytes                                  */
+	uint64_t            reserved;
+	uint64_t            watched;      /* write-watch regions                    */
+	atomic_size_t       fallback_watched; /* regions tracked by the fallback    */
+};
+
+extern struct mt_vm mt_vm;
+
+void mt_vm_lock(void);
+void mt_vm_unlock(void);
+
+/* Marks the start and end of a change visible to forensic readers
+ * (generation odd in between). Called with the lock held. */
+void mt_vm_change_begin(void);
+void mt_vm_change_end(void);
+
+static inline size_t mt_pages(size_t bytes) { return bytes / mt_os.page_size; }
+static inline uintptr_t mt_page_down(uintptr_t a) { return a & ~(uintptr_t)(mt_os.page_size - 1); }
+static inline uintptr_t mt_page_up(uintptr_t a) { return (a + mt_os.page_size - 1) & ~(uintptr_t)(mt_os.page_size - 1); }
+static inline uintptr_t mt_gran_down(uintptr_t a) { return a & ~(uintptr_t)(mt_os.granularity - 1); }
+static inline uintptr_t mt_gran_up(uintptr_t a) { return (a + mt_os.granularity - 1) & ~(uintptr_t)(mt_os.granularity - 1); }
+static inline uintptr_t mt_region_end(const struct mt_region *r) { return r->rec.base + r->rec.size; }
+
+/* The region whose [base, base + size) holds addr, or NULL. */
+struct mt_region *mt_vm_find(uintptr_t addr);
+/* The region whose OS span (size rounded to 64 KiB) holds addr, or NULL. */
+struct mt_region *mt_vm_find_span(uintptr_t addr);
+/* The first region with base >= addr, or NULL. */
+struct mt_region *mt_vm_next(uintptr_t addr);
+
+struct mt_region *mt_region_new(uintptr_t base, size_t size, size_t span,
+                                DWORD alloc_protect, DWORD type, DWORD flags);
+void  mt_region_free(struct mt_region *r);
+DWORD mt_vm_insert(struct mt_region *r);
+void  mt_vm_remove(struct mt_region *r);
+
+/* Index of the run holding page (pages from the region's base). */
+size_t mt_run_at(const struct mt_region *r, size_t page);
+
+/* Sets state and protect of pages [first, first + count) and merges. */
+DWORD mt_runs_set(struct mt_region *r, size_t first, size_t count,
+                  DWORD state, DWORD protect);
+
+/* The same for one committed page, from the fault handler: never allocates. */
+void  mt_runs_set_in_fault(struct mt_region *r, size_t page, DWORD protect);
+
+/* Makes room for two more runs (the splits of one change). */
+DWORD mt_runs_reserve(struct mt_region *r);
+
+/* Applies the pages' recorded state to the OS (mprotect): errno. */
+int   mt_vm_sync(struct mt_region *r, size_t first, size_t count);
+
+/* PROT_* for a Windows protection of committed memory (without guard). */
+int   mt_prot_from_win(DWORD protect);
+
+/* ---- vm/protect.c ---- */
+
+/* Validates a page protection for VirtualAlloc/VirtualProtect. */
+bool  mt_protect_valid(DWORD protect, bool allow_writecopy);
+/* PAGE_* of memory the kernel describes (not owned by the library). */
+DWORD mt_protect_from_vma(const struct mt_vma *v);
+/* VirtualProtect of the calling process. */
+DWORD mt_vm_protect(uintptr_t addr, size_t size, DWORD prot, DWORD *old);
+
+/* ---- vm/query.c ---- */
+
+/* VirtualQuery of the calling process (own table, else kernel view). */
+DWORD mt_query_self(uintptr_t addr, MEMORY_BASIC_INFORMATION *mbi);
+/* VirtualQuery from /proc/PID/maps only (pid 0: self). */
+DWORD mt_query_kernel(pid_t pid, uintptr_t addr, MEMORY_BASIC_INFORMATION *mbi);
+
+/* ---- fault.c ---- */
+
+void mt_fault_init(void);
+
+/* Runs the vectored handlers for a record; returns EXCEPTION_CONTINUE_EXECUTION
+ * when one of them handled it. ctx may be NULL. */
+LONG mt_dispatch_exception(EXCEPTION_RECORD *rec, CONTEXT *ctx);
+
+extern atomic_uint_fast64_t mt_fault_count, mt_guard_hits, mt_watch_faults;
+
+/* ---- watch.c ---- */
+
+DWORD mt_watch_attach(struct mt_region *r);
+void  mt_watch_detach(struct mt_region *r);
+/* The effective PROT_* of one page after write-watch tracking. */
+bool  mt_watch_fallback(const struct mt_region *r);
+/* Fault handler: a write to an unwritten fallback-watched page. True if
+ * resolved. Called with the lock held. */
+bool  mt_watch_fault(struct mt_region *r, size_t page);
+/* Marks and opens the fallback-watched pages under [addr, +len) for a write
+ * by the kernel (read(2) into watched memory). */
+void  mt_watch_prepare_write(const void *addr, size_t len);
+
+/* ---- cfg.c ---- */
+
+/* Call-target map for a new or re-protected region. */
+DWORD mt_cfg_update(struct mt_region *r, DWORD protect, bool from_alloc);
+void  mt_cfg_free(struct mt_region *r);
+
+/* ---- root.c ---- */
+
+void mt_root_init(void);
+void mt_root_publish(void);
+
+/* ---- init.c ---- */
+
+/* Library state ready (constructor ran); safe to call repeatedly. */
+void mt_init(void);
+
+#endif

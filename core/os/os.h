@@ -1,0 +1,139 @@
+/* The OS layer: the only code in libmemapi that makes memory syscalls.
+ * Contract: every function returns 0 or a positive errno, never prints, never
+ * exits; addresses and sizes are page aligned unless a comment says otherwise. */
+#ifndef MT_OS_H
+#define MT_OS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* What this machine offers; filled once by mt_os_init(), read-only after. */
+struct mt_os_config {
+	size_t    page_size;          /* 4096 on x86_64                              */
+	size_t    granularity;        /* Windows allocation granularity: 64 KiB      */
+	size_t    huge_page_size;     /* default hugetlb page size, 0 if none         */
+	uintptr_t min_address;        /* lowest address VirtualAlloc may return      */
+	uintptr_t max_address;        /* highest user address + 1                    */
+	bool      has_procmap_query;  /* PROCMAP_QUERY ioctl on /proc/PID/maps        */
+	bool      has_wp_async;       /* uffd WP async + WP_UNPOPULATED + PAGEMAP_SCAN */
+	unsigned  cpu_count;          /* online processors                            */
+};
+
+extern struct mt_os_config mt_os;
+
+/* Syscalls that tests replace to inject failures (ENOMEM, EPERM, ...).
+ * Production code calls them only through this table. */
+struct mt_os_calls {
+	void *(*mmap)(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+	int   (*munmap)(void *addr, size_t len);
+	int   (*mprotect)(void *addr, size_t len, int prot);
+	int   (*madvise)(void *addr, size_t len, int advice);
+	int   (*mlock)(const void *addr, size_t len);
+	int   (*munlock)(const void *addr, size_t len);
+};
+
+extern struct mt_os_calls mt_os_calls;
+
+/* Restores the real syscalls (for tests that injected failures). */
+void mt_os_calls_reset(void);
+
+int  mt_os_init(void);
+
+/* Probes run by mt_os_init: 0 when the facility works. */
+int  mt_maps_probe(void);
+int  mt_os_wp_probe(void);
+
+/* Reserves [*addr, +size) with no access, aligned to align (power of two >=
+ * page). With fixed, *addr is required and existing mappings are never
+ * replaced (EEXIST). With hint (non-fixed, *addr != NULL) tries there first.
+ * With huge, the pages come from hugetlbfs and are committed read-write. */
+int  mt_os_reserve(void **addr, size_t size, size_t align, bool fixed, bool huge);
+int  mt_os_release(void *addr, size_t size);
+
+/* prot is PROT_* bits. */
+int  mt_os_protect(void *addr, size_t size, int prot);
+
+/* Drops the contents (reads see zeroes afterwards) and removes access,
+ * keeping the reservation and any userfaultfd registration. */
+int  mt_os_decommit(void *addr, size_t size);
+
+/* Contents may be discarded under memory pressure (MEM_RESET, Offer). */
+int  mt_os_reset(void *addr, size_t size);
+
+/* Drops the contents now; pages stay accessible and read as zero. */
+int  mt_os_discard(void *addr, size_t size);
+
+/* Cancels mt_os_reset for the pages still resident. Returns 0 when every
+ * page kept its contents, ENOENT when at least one was already dropped. */
+int  mt_os_reset_undo(void *addr, size_t size);
+
+int  mt_os_lock(void *addr, size_t size);
+int  mt_os_unlock(void *addr, size_t size);
+int  mt_os_prefetch(void *addr, size_t size);
+
+/* Binds the range's pages to one NUMA node (best effort where the kernel has
+ * no NUMA support: returns ENOSYS). node_count() is the number of possible nodes. */
+int  mt_os_bind_node(void *addr, size_t size, unsigned node);
+unsigned mt_os_node_count(void);
+
+/* Gap search: the highest (top_down) or lowest free range of size bytes with
+ * the given alignment inside [lo, hi). Returns 0 and *out, or ENOMEM. */
+int  mt_os_find_gap(uintptr_t lo, uintptr_t hi, size_t size, size_t align,
+                    bool top_down, uintptr_t *out);
+
+/* ---- /proc/PID/maps (maps.c) ---- */
+
+enum {
+	MT_VMA_READ   = 1 << 0,
+	MT_VMA_WRITE  = 1 << 1,
+	MT_VMA_EXEC   = 1 << 2,
+	MT_VMA_SHARED = 1 << 3,
+};
+
+struct mt_vma {
+	uintptr_t start, end;
+	unsigned  flags;              /* MT_VMA_*                                    */
+	uint64_t  offset;             /* file offset of start                        */
+	uint64_t  inode;              /* 0 for anonymous memory                      */
+	unsigned  dev_major, dev_minor;
+	char      name[256];          /* path, "[stack]", "[heap]", or ""            */
+};
+
+/* A reader of one process's memory map; pid 0 is the calling process. */
+struct mt_maps;
+
+int  mt_maps_open(pid_t pid, struct mt_maps **out);
+void mt_maps_close(struct mt_maps *m);
+
+/* The VMA containing addr, else the first one above it: 0, or ENOENT when
+ * there is none. */
+int  mt_maps_find(struct mt_maps *m, uintptr_t addr, struct mt_vma *out);
+
+/* ---- userfaultfd write protection and PAGEMAP_SCAN (uffd.c) ---- */
+
+/* Registers the range for async write protection and protects it (all pages
+ * "not written"). Only when mt_os.has_wp_async. */
+int  mt_os_wp_register(void *addr, size_t size);
+int  mt_os_wp_unregister(void *addr, size_t size);
+
+/* Write-protects again (clears "written") for the range. */
+int  mt_os_wp_reset(void *addr, size_t size);
+
+/* Calls out(page address, ctx) for each written page of [addr, +size), in
+ * address order, at most max pages; with reset, the reported pages (and only
+ * those) are protected again. *count gets the number reported. */
+int  mt_os_wp_scan(void *addr, size_t size, size_t max, bool reset,
+                   void (*out)(uintptr_t page, void *ctx), void *ctx,
+                   size_t *count);
+
+/* The same scan on another process's pagemap, never resetting. */
+int  mt_os_wp_scan_pid(pid_t pid, uintptr_t addr, size_t size, size_t max,
+                       void (*out)(uintptr_t page, void *ctx), void *ctx,
+                       size_t *count);
+
+/* For tests: forget the probed kernel support, forcing the fallbacks. */
+void mt_os_disable_wp_async(void);
+
+#endif

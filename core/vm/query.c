@@ -1,0 +1,290 @@
+/* VirtualQuery, VirtualQueryEx and QueryVirtualMemoryInformation: from the
+ * library's own table for its allocations, from the kernel's map elsewhere. */
+#include "../internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+/* The kernel's view of one Windows-style allocation: the VMAs of one
+ * mapped file that touch each other, or one anonymous VMA. */
+struct kview {
+	uintptr_t base, end;          /* the allocation                            */
+	DWORD     type;               /* MEM_IMAGE, MEM_MAPPED, MEM_PRIVATE        */
+	DWORD     alloc_protect;
+	uint64_t  committed;          /* bytes with any access                     */
+};
+
+static bool same_file(const struct mt_vma *a, const struct mt_vma *b)
+{
+	return a->inode && a->inode == b->inode && a->dev_major == b->dev_major &&
+	       a->dev_minor == b->dev_minor;
+}
+
+static bool is_reserved_vma(const struct mt_vma *v)
+{
+	/* PROT_NONE private anonymous memory is address space held back
+	 * (thread stack guards, malloc arenas): Windows' reserved state. */
+	return !(v->flags & (MT_VMA_READ | MT_VMA_WRITE | MT_VMA_EXEC)) && !v->inode &&
+	       !(v->flags & MT_VMA_SHARED);
+}
+
+static DWORD vma_type(const struct mt_vma *v)
+{
+	if (!strcmp(v->name, "[vdso]"))
+		return MEM_IMAGE;
+	if (v->inode || (v->flags & MT_VMA_SHARED) || !strcmp(v->name, "[vvar]"))
+		return MEM_MAPPED;
+	return MEM_PRIVATE;
+}
+
+/* Widens a file VMA to its neighbours of the same file; an executable one
+ * among them makes the group an image. Bounded: ELF objects have few. */
+static void group_of(struct mt_maps *m, const struct mt_vma *v, struct kview *k)
+{
+	struct mt_vma cur = *v, n;
+	bool exec = v->flags & MT_VMA_EXEC;
+
+	k->base = v->start;
+	k->end = v->end;
+	k->committed = is_reserved_vma(v) ? 0 : v->end - v->start;
+	k->alloc_protect = mt_protect_from_vma(v);
+	k->type = vma_type(v);
+	if (!v->inode)
+		return;
+	for (int i = 0; i < 16 && k->base > 0; i++) {
+		if (mt_maps_find(m, k->base - 1, &n) || n.end != k->base || !same_file(&n, v))
+			break;
+		k->base = n.start;
+		k->alloc_protect = mt_protect_from_vma(&n);
+		k->committed += n.end - n.start;
+		exec |= n.flags & MT_VMA_EXEC;
+	}
+	for (int i = 0; i < 16; i++) {
+		if (mt_maps_find(m, k->end, &n) || n.start != k->end || !same_file(&n, &cur))
+			break;
+		k->end = n.end;
+		k->committed += n.end - n.start;
+		exec |= n.flags & MT_VMA_EXEC;
+		cur = n;
+	}
+	if (exec) {
+		k->type = MEM_IMAGE;
+		k->alloc_protect = PAGE_EXECUTE_WRITECOPY;
+	}
+}
+
+static void fill_free(MEMORY_BASIC_INFORMATION *mbi, uintptr_t page, uintptr_t end)
+{
+	memset(mbi, 0, sizeof *mbi);
+	mbi->BaseAddress = (PVOID)page;
+	mbi->RegionSize = end - page;
+	mbi->State = MEM_FREE;
+	mbi->Protect = PAGE_NOACCESS;
+}
+
+/* clip: where the library's next allocation starts (free space ends). */
+static DWORD query_kernel(pid_t pid, uintptr_t addr, uintptr_t clip,
+                          MEMORY_BASIC_INFORMATION *mbi, struct kview *k)
+{
+	uintptr_t page = mt_page_down(addr);
+	struct mt_maps *m;
+	struct mt_vma v;
+	int e = mt_maps_open(pid, &m);
+
+	if (e)
+		return e == ENOENT || e == ESRCH ? ERROR_INVALID_PARAMETER : ERROR_ACCESS_DENIED;
+	e = mt_maps_find(m, page, &v);
+	if (e || v.start > page) {
+		uintptr_t end = e ? mt_os.max_address : v.start;
+
+		fill_free(mbi, page, end < clip ? end : clip);
+		if (k)
+			k->type = 0;
+		mt_maps_close(m);
+		return e && e != ENOENT ? mt_error_from_errno(e) : 0;
+	}
+	struct kview g;
+
+	group_of(m, &v, &g);
+	mt_maps_close(m);
+	memset(mbi, 0, sizeof *mbi);
+	mbi->BaseAddress = (PVOID)page;
+	mbi->AllocationBase = (PVOID)g.base;
+	mbi->AllocationProtect = g.alloc_protect;
+	mbi->RegionSize = v.end - page;
+	mbi->State = is_reserved_vma(&v) ? MEM_RESERVE : MEM_COMMIT;
+	mbi->Protect = mbi->State == MEM_COMMIT ? mt_protect_from_vma(&v) : 0;
+	mbi->Type = g.type;
+	if (k)
+		*k = g;
+	return 0;
+}
+
+DWORD mt_query_kernel(pid_t pid, uintptr_t addr, MEMORY_BASIC_INFORMATION *mbi)
+{
+	return query_kernel(pid, addr, UINTPTR_MAX, mbi, NULL);
+}
+
+static void fill_own(const struct mt_region *r, uintptr_t page, MEMORY_BASIC_INFORMATION *mbi)
+{
+	const struct memapi_rec_run *run = &r->runs[mt_run_at(r, mt_pages(page - r->rec.base))];
+
+	memset(mbi, 0, sizeof *mbi);
+	mbi->BaseAddress = (PVOID)page;
+	mbi->AllocationBase = (PVOID)(uintptr_t)r->rec.base;
+	mbi->AllocationProtect = r->rec.allocation_protect;
+	mbi->RegionSize = r->rec.base + (run->first_page + run->page_count) * mt_os.page_size - page;
+	mbi->State = run->state;
+	mbi->Protect = run->protect;
+	mbi->Type = r->rec.type;
+}
+
+/* Own table first; the kernel only for what the library does not own. */
+static DWORD query_self(uintptr_t addr, MEMORY_BASIC_INFORMATION *mbi, struct kview *k,
+                        const struct mt_region **own)
+{
+	uintptr_t page = mt_page_down(addr), clip;
+	struct mt_region *r, *next;
+
+	mt_vm_lock();
+	r = mt_vm_find_span(page);
+	if (r && page < mt_region_end(r)) {
+		fill_own(r, page, mbi);
+		*own = r;
+		mt_vm_unlock();
+		return 0;
+	}
+	*own = NULL;
+	if (r) {                        /* the unusable rest of a 64 KiB unit */
+		fill_free(mbi, page, r->rec.base + r->span);
+		mt_vm_unlock();
+		if (k)
+			k->type = 0;
+		return 0;
+	}
+	next = mt_vm_next(page);
+	clip = next ? next->rec.base : UINTPTR_MAX;
+	mt_vm_unlock();
+	return query_kernel(0, addr, clip, mbi, k);
+}
+
+DWORD mt_query_self(uintptr_t addr, MEMORY_BASIC_INFORMATION *mbi)
+{
+	const struct mt_region *own;
+
+	return query_self(addr, mbi, NULL, &own);
+}
+
+SIZE_T WINAPI VirtualQuery(LPCVOID lpAddress, PMEMORY_BASIC_INFORMATION lpBuffer, SIZE_T dwLength)
+{
+	DWORD err;
+
+	mt_init();
+	if (dwLength < sizeof *lpBuffer)
+		return mt_fail(ERROR_BAD_LENGTH);
+	if (!lpBuffer)
+		return mt_fail(ERROR_NOACCESS);
+	if ((uintptr_t)lpAddress >= mt_os.max_address)
+		return mt_fail(ERROR_INVALID_PARAMETER);
+	if ((err = mt_query_self((uintptr_t)lpAddress, lpBuffer)))
+		return mt_fail(err);
+	return sizeof *lpBuffer;
+}
+
+SIZE_T WINAPI VirtualQueryEx(HANDLE hProcess, LPCVOID lpAddress,
+                             PMEMORY_BASIC_INFORMATION lpBuffer, SIZE_T dwLength)
+{
+	bool self;
+	pid_t pid;
+	DWORD err;
+
+	mt_init();
+	if ((err = mt_process_resolve(hProcess, PROCESS_QUERY_INFORMATION, &self, &pid)))
+		return mt_fail(err);
+	if (self)
+		return VirtualQuery(lpAddress, lpBuffer, dwLength);
+	if (dwLength < sizeof *lpBuffer)
+		return mt_fail(ERROR_BAD_LENGTH);
+	if (!lpBuffer)
+		return mt_fail(ERROR_NOACCESS);
+	if ((uintptr_t)lpAddress >= mt_os.max_address)
+		return mt_fail(ERROR_INVALID_PARAMETER);
+	if ((err = mt_query_kernel(pid, (uintptr_t)lpAddress, lpBuffer)))
+		return mt_fail(err);
+	return sizeof *lpBuffer;
+}
+
+static void region_info_flags(WIN32_MEMORY_REGION_INFORMATION *info, DWORD type, bool shared_anon)
+{
+	info->Flags = 0;
+	if (type == MEM_PRIVATE)
+		info->Private = 1;
+	else if (type == MEM_IMAGE)
+		info->MappedImage = 1;
+	else if (shared_anon)
+		info->MappedPageFile = 1;
+	else
+		info->MappedDataFile = 1;
+}
+
+static DWORD region_info(HANDLE process, uintptr_t addr, WIN32_MEMORY_REGION_INFORMATION *info)
+{
+	MEMORY_BASIC_INFORMATION mbi;
+	const struct mt_region *own;
+	struct kview k = { 0 };
+	bool self;
+	pid_t pid;
+	DWORD err;
+
+	if ((err = mt_process_resolve(process, PROCESS_QUERY_INFORMATION, &self, &pid)))
+		return err;
+	err = self ? query_self(addr, &mbi, &k, &own) : query_kernel(pid, addr, UINTPTR_MAX, &mbi, &k);
+	if (err)
+		return err;
+	if (mbi.State == MEM_FREE)
+		return ERROR_INVALID_ADDRESS;
+	memset(info, 0, sizeof *info);
+	info->AllocationBase = mbi.AllocationBase;
+	info->AllocationProtect = mbi.AllocationProtect;
+	if (self && own) {
+		mt_vm_lock();
+		info->RegionSize = own->rec.size;
+		for (size_t i = 0; i < own->rec.run_count; i++)
+			if (own->runs[i].state == MEM_COMMIT)
+				info->CommitSize += own->runs[i].page_count * mt_os.page_size;
+		mt_vm_unlock();
+		if (own->rec.flags & MEMAPI_REGION_PHYSICAL)
+			info->MappedPhysical = 1;
+		else
+			region_info_flags(info, own->rec.type, own->rec.type == MEM_MAPPED);
+		return 0;
+	}
+	info->RegionSize = k.end - k.base;
+	info->CommitSize = k.committed;
+	region_info_flags(info, k.type, false);
+	return 0;
+}
+
+BOOL WINAPI QueryVirtualMemoryInformation(HANDLE Process, const VOID *VirtualAddress,
+                                          WIN32_MEMORY_INFORMATION_CLASS MemoryInformationClass,
+                                          PVOID MemoryInformation, SIZE_T MemoryInformationSize,
+                                          PSIZE_T ReturnSize)
+{
+	DWORD err;
+
+	mt_init();
+	if (MemoryInformationClass != MemoryRegionInfo)
+		return mt_fail(ERROR_INVALID_PARAMETER);
+	if (MemoryInformationSize < sizeof(WIN32_MEMORY_REGION_INFORMATION))
+		return mt_fail(ERROR_BAD_LENGTH);
+	if (!MemoryInformation)
+		return mt_fail(ERROR_NOACCESS);
+	if ((uintptr_t)VirtualAddress >= mt_os.max_address)
+		return mt_fail(ERROR_INVALID_PARAMETER);
+	err = region_info(Process, (uintptr_t)VirtualAddress, MemoryInformation);
+	if (err)
+		return mt_fail(err);
+	if (ReturnSize)
+		*ReturnSize = sizeof(WIN32_MEMORY_REGION_INFORMATION);
+	return TRUE;
+}
