@@ -58,7 +58,7 @@ BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all lib check valgrind bench install uninstall clean
 all: lib $(MEMTOOL)
-lib: $(LIB_SO) $(LIB_A) $(BUILD)/memapi.pc
+lib: $(LIB_SO) $(LIB_A)
 
 $(BUILD)/obj/core/%.o: core/%.c
 	@mkdir -p $(@D)
@@ -73,11 +73,6 @@ $(LIB_SO): $(CORE_OBJ) core/libmemapi.map
 $(LIB_A): $(CORE_OBJ)
 	rm -f $@
 	$(AR) rcs $@ $^
-
-$(BUILD)/memapi.pc: core/memapi.pc.in Makefile
-	@mkdir -p $(@D)
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
-	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
 
 $(BUILD)/obj/cli/%.o $(BUILD)/obj/inspect/%.o: ALL_CFLAGS += -Icli -Iinspect -DMEMTOOL_VERSION='"$(VERSION)"'
 $(BUILD)/obj/%.o: %.c
@@ -122,7 +117,9 @@ install: all
 	ln -sf libmemapi.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libmemapi.so
 	install -m 644 $(LIB_A) $(DESTDIR)$(LIBDIR)/
 	install -m 644 $(HEADERS) $(DESTDIR)$(INCLUDEDIR)/memapi/
-	install -m 644 $(BUILD)/memapi.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+	    core/memapi.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/memapi.pc
 	install -m 755 $(MEMTOOL) $(DESTDIR)$(BINDIR)/
 	for s in 1 3 7; do \
 	  f=$$(ls man/man$$s/* 2>/dev/null); \

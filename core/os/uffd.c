@@ -15,6 +15,7 @@
 
 static pthread_mutex_t fd_lock = PTHREAD_MUTEX_INITIALIZER;
 static int   uffd = -1;            /* the process's userfaultfd, or -1          */
+static pid_t uffd_pid;             /* whose uffd: reopened after fork           */
 static int   pagemap = -1;         /* /proc/self/pagemap                        */
 static pid_t pagemap_pid;          /* whose pagemap: reopened after fork        */
 
@@ -60,6 +61,27 @@ static int self_pagemap(void)
 	return fd;
 }
 
+/* The userfaultfd of the calling process. A descriptor inherited through
+ * fork still acts on the parent's address space (registering the child's
+ * ranges fails with EINVAL, resetting would touch the parent's pages), and
+ * the child's VMAs lose their registration: a forked child needs its own.
+ * Returns -1 when the probe found no support or the reopen failed. */
+static int self_uffd(void)
+{
+	pid_t me = getpid();
+	int fd;
+
+	pthread_mutex_lock(&fd_lock);
+	if (uffd >= 0 && uffd_pid != me) {
+		close(uffd);
+		uffd = open_uffd();
+		uffd_pid = me;
+	}
+	fd = uffd;
+	pthread_mutex_unlock(&fd_lock);
+	return fd;
+}
+
 static int wp_range(void *addr, size_t size, bool protect)
 {
 	struct uffdio_writeprotect wp = {
@@ -67,7 +89,7 @@ static int wp_range(void *addr, size_t size, bool protect)
 		.mode = protect ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
 	};
 
-	return ioctl(uffd, UFFDIO_WRITEPROTECT, &wp) ? errno : 0;
+	return ioctl(self_uffd(), UFFDIO_WRITEPROTECT, &wp) ? errno : 0;
 }
 
 int mt_os_wp_register(void *addr, size_t size)
@@ -76,10 +98,11 @@ int mt_os_wp_register(void *addr, size_t size)
 		.range = { .start = (uintptr_t)addr, .len = size },
 		.mode = UFFDIO_REGISTER_MODE_WP,
 	};
+	int fd = self_uffd();
 
-	if (uffd < 0)
+	if (fd < 0)
 		return ENOSYS;
-	if (ioctl(uffd, UFFDIO_REGISTER, &reg))
+	if (ioctl(fd, UFFDIO_REGISTER, &reg))
 		return errno;
 	return wp_range(addr, size, true);
 }
@@ -87,17 +110,25 @@ int mt_os_wp_register(void *addr, size_t size)
 int mt_os_wp_unregister(void *addr, size_t size)
 {
 	struct uffdio_range r = { .start = (uintptr_t)addr, .len = size };
+	int fd = self_uffd();
 
-	if (uffd < 0)
+	if (fd < 0)
 		return ENOSYS;
-	return ioctl(uffd, UFFDIO_UNREGISTER, &r) ? errno : 0;
+	return ioctl(fd, UFFDIO_UNREGISTER, &r) ? errno : 0;
 }
 
 int mt_os_wp_reset(void *addr, size_t size)
 {
-	if (uffd < 0)
+	int err;
+
+	if (self_uffd() < 0)
 		return ENOSYS;
-	return wp_range(addr, size, true);
+	err = wp_range(addr, size, true);
+	/* A range inherited through fork is no longer registered here
+	 * (ENOENT): register it with this process's descriptor. */
+	if (err == ENOENT)
+		err = mt_os_wp_register(addr, size);
+	return err;
 }
 
 static int scan_fd(int fd, uintptr_t start, size_t size, size_t max, bool reset,
@@ -192,6 +223,7 @@ int mt_os_wp_probe(void)
 	if (uffd >= 0)
 		return 0;
 	uffd = open_uffd();
+	uffd_pid = getpid();
 	if (uffd < 0)
 		return ENOSYS;
 	if ((err = probe_page())) {
