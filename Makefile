@@ -31,6 +31,13 @@ BUILD      ?= build
 SANFLAGS   :=
 endif
 
+# Quiet by default; V=1 shows the commands.
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
 ALL_CFLAGS  = $(BASEFLAGS) $(INCLUDES) $(CFLAGS) $(SANFLAGS)
 LDLIBS_CORE = -lpthread
 
@@ -62,41 +69,49 @@ lib: $(LIB_SO) $(LIB_A)
 
 $(BUILD)/obj/core/%.o: core/%.c
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -fPIC -fvisibility=hidden -c $< -o $@
+	@echo "  CC      $<"
+	$(Q)$(CC) $(ALL_CFLAGS) -fPIC -fvisibility=hidden -c $< -o $@
 
 $(LIB_SO): $(CORE_OBJ) core/libmemapi.map
-	$(CC) $(ALL_CFLAGS) -shared -Wl,-soname,libmemapi.so.$(SOVERSION) \
+	@echo "  LINK    $@"
+	$(Q)$(CC) $(ALL_CFLAGS) -shared -Wl,-soname,libmemapi.so.$(SOVERSION) \
 	  -Wl,--version-script=core/libmemapi.map -Wl,-z,noexecstack \
 	  -o $@ $(CORE_OBJ) $(LDLIBS_CORE)
-	ln -sf libmemapi.so.$(SOVERSION) $(BUILD)/libmemapi.so
+	$(Q)ln -sf libmemapi.so.$(SOVERSION) $(BUILD)/libmemapi.so
 
 $(LIB_A): $(CORE_OBJ)
-	rm -f $@
-	$(AR) rcs $@ $^
+	@echo "  AR      $@"
+	$(Q)rm -f $@
+	$(Q)$(AR) rcs $@ $^
 
 $(BUILD)/obj/cli/%.o $(BUILD)/obj/inspect/%.o: ALL_CFLAGS += -Icli -Iinspect -DMEMTOOL_VERSION='"$(VERSION)"'
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+	@echo "  CC      $<"
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 # memtool finds libmemapi beside it in build/, and in ../lib once installed.
 $(MEMTOOL): $(CLI_OBJ) $(LIB_SO)
-	$(CC) $(ALL_CFLAGS) -o $@ $(CLI_OBJ) -L$(BUILD) -lmemapi \
+	@echo "  LINK    $@"
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $(CLI_OBJ) -L$(BUILD) -lmemapi \
 	  -Wl,-rpath,'$$ORIGIN:$$ORIGIN/../lib' $(LDLIBS_CORE)
 
 # Suites link the static library so they can reach internal hooks
 # (syscall fault injection) that the shared object does not export.
 $(BUILD)/obj/tests/%.o: tests/%.c
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -Icore $(CHECK_CFLAGS) -c $< -o $@
+	@echo "  CC      $<"
+	$(Q)$(CC) $(ALL_CFLAGS) -Icore $(CHECK_CFLAGS) -c $< -o $@
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_LIB) $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(TEST_LIB) $(LIB_A) $(CHECK_LIBS) $(LDLIBS_CORE)
+	@echo "  LINK    $@"
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(TEST_LIB) $(LIB_A) $(CHECK_LIBS) $(LDLIBS_CORE)
 
 $(BUILD)/bench/%: tests/bench/%.c tests/bench/bench.h $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) $(BASEFLAGS) $(INCLUDES) -Icore -O2 -g -o $@ $< $(LIB_A) $(LDLIBS_CORE)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(BASEFLAGS) $(INCLUDES) -Icore -O2 -g -o $@ $< $(LIB_A) $(LDLIBS_CORE)
 
 # CK_FORK stays on: a crashing test must not take the suite with it.
 check: all $(TEST_BIN)

@@ -57,3 +57,8 @@ pid_t mt_gettid(void)
 		cached_tid = (pid_t)syscall(SYS_gettid);
 	return cached_tid;
 }
+
+void mt_forget_tid(void)
+{
+	cached_tid = 0;
+}

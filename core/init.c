@@ -21,12 +21,32 @@ static void apply_environment(void)
 		mt_os.has_procmap_query = false;
 }
 
+/* fork() while another thread changes the address space: the child would
+ * inherit a held lock. Hold it across fork, then repair the child's view. */
+static void before_fork(void)
+{
+	mt_vm_lock();
+}
+
+static void after_fork_parent(void)
+{
+	mt_vm_unlock();
+}
+
+static void after_fork_child(void)
+{
+	mt_forget_tid();
+	mt_watch_after_fork();
+	mt_vm_unlock();
+}
+
 static void init_once(void)
 {
 	mt_os_init();
 	apply_environment();
 	mt_root_init();
 	mt_fault_init();
+	pthread_atfork(before_fork, after_fork_parent, after_fork_child);
 }
 
 void mt_init(void)

@@ -28,6 +28,8 @@ void *mt_fail_null(DWORD code);
 DWORD mt_error_from_errno(int err);
 
 pid_t mt_gettid(void);
+/* In a fork child: the cached id is the parent thread's. */
+void  mt_forget_tid(void);
 
 /* ---- handle.c ---- */
 
@@ -184,6 +186,10 @@ bool  mt_watch_fallback(const struct mt_region *r);
 /* Fault handler: a write to an unwritten fallback-watched page. True if
  * resolved. Called with the lock held. */
 bool  mt_watch_fault(struct mt_region *r, size_t page);
+/* In a fork child: a fresh userfaultfd for the child's own mm (the
+ * inherited one still acts on the parent's) and its regions registered
+ * again, every page "not written". Called with the lock held. */
+void  mt_watch_after_fork(void);
 /* Marks and opens the fallback-watched pages under [addr, +len) for a write
  * by the kernel (read(2) into watched memory). */
 void  mt_watch_prepare_write(const void *addr, size_t len);

@@ -52,6 +52,18 @@ void mt_watch_detach(struct mt_region *r)
 	mt_vm.watched--;
 }
 
+void mt_watch_after_fork(void)
+{
+	if (!mt_os.has_wp_async || mt_os_wp_after_fork())
+		return;
+	for (size_t i = 0; i < mt_vm.count; i++) {
+		struct mt_region *r = mt_vm.index[i];
+
+		if ((r->rec.flags & MEMAPI_REGION_WRITE_WATCH) && !r->written)
+			mt_os_wp_register((void *)(uintptr_t)r->rec.base, r->span);
+	}
+}
+
 /* Can the page take a write once tracked? Guard and read-only pages fault
  * for their own reasons. */
 static bool writable(const struct mt_region *r, size_t page)

@@ -133,6 +133,10 @@ int  mt_os_wp_scan_pid(pid_t pid, uintptr_t addr, size_t size, size_t max,
                        void (*out)(uintptr_t page, void *ctx), void *ctx,
                        size_t *count);
 
+/* In a fork child: replaces the inherited userfaultfd, which still refers
+ * to the parent's address space. */
+int  mt_os_wp_after_fork(void);
+
 /* For tests: forget the probed kernel support, forcing the fallbacks. */
 void mt_os_disable_wp_async(void);
 

@@ -233,6 +233,15 @@ int mt_os_wp_probe(void)
 	return err;
 }
 
+int mt_os_wp_after_fork(void)
+{
+	if (uffd < 0)
+		return 0;
+	close(uffd);
+	uffd = open_uffd();
+	return uffd < 0 ? ENOSYS : 0;
+}
+
 void mt_os_disable_wp_async(void)
 {
 	mt_os.has_wp_async = false;

@@ -21,6 +21,10 @@ static DWORD decommit(struct mt_region *r, size_t first, size_t count)
 	if (r->written)
 		for (size_t p = first; p < first + count; p++)
 			r->written[p / 8] &= (uint8_t)~(1u << (p % 8));
+	else if (r->rec.flags & MEMAPI_REGION_WRITE_WATCH)
+		/* Zapping drops the pages' write protection, which would read as
+		 * "written": protect them again (decommitted pages are clean). */
+		mt_os_wp_reset((void *)a, count * mt_os.page_size);
 	mt_vm_change_begin();
 	/* Only the table can fail here (no memory for a split). */
 	err = mt_runs_set(r, first, count, MEM_RESERVE, 0);
