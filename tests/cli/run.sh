@@ -37,6 +37,13 @@ has help_maps_usage "$tmp/out" '^usage: memtool maps \[--pid PID\]'
 expect maps_dash_h 0 "$mt" maps -h
 has maps_dash_h_same_usage "$tmp/out" '^usage: memtool maps \[--pid PID\] \[--json\]$'
 
+# Each man page's synopsis is the command's -h usage line.
+for c in demo maps query; do
+	u=$("$mt" "$c" -h | sed -n 's/^usage: //p')
+	m=$(sed -n '/^\.SH SYNOPSIS/{n;s/^\.B //;s/\\-/-/g;p;q}' "man/man1/memtool-$c.1")
+	[ -n "$u" ] && [ "$u" = "$m" ] && ok || bad "man synopsis of $c: '$m' != usage '$u'"
+done
+
 expect maps_self 0 "$mt" maps
 has maps_self_image "$tmp/out" 'MEM_IMAGE'
 has maps_self_stack "$tmp/out" 'MEM_COMMIT +PAGE_READWRITE'
