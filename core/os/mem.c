@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,17 +75,46 @@ static int map_errno(void *p)
 	return p == MAP_FAILED ? errno : 0;
 }
 
+/* Where the next aligned reservation is tried first: just below the last
+ * one, as the kernel's top-down allocator would place it, so most calls
+ * cost one mmap instead of an over-sized mmap and two trims. Moved back up
+ * when the lowest reservation is released, so alloc/free loops reuse one
+ * address instead of drifting down. */
+static _Atomic uintptr_t aligned_hint;
+
+static int try_hint(void **addr, size_t size, size_t align, int prot, int flags)
+{
+	uintptr_t hint = atomic_load_explicit(&aligned_hint, memory_order_relaxed), a;
+	void *p;
+
+	if (!hint || hint < size + mt_os.min_address)
+		return ENOMEM;
+	a = (hint - size) & ~(uintptr_t)(align - 1);
+	p = mt_os_calls.mmap((void *)a, size, prot, flags | MAP_FIXED_NOREPLACE, -1, 0);
+	if (p == MAP_FAILED)
+		return errno;
+	if (p != (void *)a) {           /* kernels before 4.17: only a hint */
+		mt_os_calls.munmap(p, size);
+		return EEXIST;
+	}
+	atomic_store_explicit(&aligned_hint, a, memory_order_relaxed);
+	*addr = p;
+	return 0;
+}
+
 /* Over-allocates by align - page and trims both ends, so the result is
  * aligned without MAP_FIXED over memory we do not own. */
-static int reserve_aligned(void **addr, size_t size, size_t align, int flags)
+static int reserve_aligned(void **addr, size_t size, size_t align, int prot, int flags)
 {
 	size_t span = size + align - mt_os.page_size;
 	char *p, *start;
 	int err;
 
+	if (try_hint(addr, size, align, prot, flags) == 0)
+		return 0;
 	if (span < size)
 		return ENOMEM;
-	p = mt_os_calls.mmap(NULL, span, PROT_NONE, flags, -1, 0);
+	p = mt_os_calls.mmap(NULL, span, prot, flags, -1, 0);
 	if ((err = map_errno(p)))
 		return err;
 	start = (char *)(((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1));
@@ -92,14 +122,14 @@ static int reserve_aligned(void **addr, size_t size, size_t align, int flags)
 		mt_os_calls.munmap(p, (size_t)(start - p));
 	if (start + size < p + span)
 		mt_os_calls.munmap(start + size, (size_t)(p + span - (start + size)));
+	atomic_store_explicit(&aligned_hint, (uintptr_t)start, memory_order_relaxed);
 	*addr = start;
 	return 0;
 }
 
-int mt_os_reserve(void **addr, size_t size, size_t align, bool fixed, bool huge)
+int mt_os_reserve(void **addr, size_t size, size_t align, int prot, bool fixed, bool huge)
 {
 	int flags = MAP_PRIVATE | MAP_ANONYMOUS;
-	int prot = PROT_NONE;
 	void *p;
 
 	if (huge) {
@@ -124,12 +154,17 @@ int mt_os_reserve(void **addr, size_t size, size_t align, bool fixed, bool huge)
 		*addr = p;
 		return 0;
 	}
-	return reserve_aligned(addr, size, align, flags);
+	return reserve_aligned(addr, size, align, prot, flags);
 }
 
 int mt_os_release(void *addr, size_t size)
 {
-	return mt_os_calls.munmap(addr, size) ? errno : 0;
+	uintptr_t a = (uintptr_t)addr;
+
+	if (mt_os_calls.munmap(addr, size))
+		return errno;
+	atomic_compare_exchange_strong(&aligned_hint, &a, a + size);
+	return 0;
 }
 
 int mt_os_protect(void *addr, size_t size, int prot)

@@ -45,11 +45,11 @@ int  mt_os_init(void);
 int  mt_maps_probe(void);
 int  mt_os_wp_probe(void);
 
-/* Reserves [*addr, +size) with no access, aligned to align (power of two >=
- * page). With fixed, *addr is required and existing mappings are never
- * replaced (EEXIST). With hint (non-fixed, *addr != NULL) tries there first.
- * With huge, the pages come from hugetlbfs and are committed read-write. */
-int  mt_os_reserve(void **addr, size_t size, size_t align, bool fixed, bool huge);
+/* Maps [*addr, +size) with prot (PROT_NONE for a reservation), aligned to
+ * align (power of two >= page). With fixed, *addr is required and existing
+ * mappings are never replaced (EEXIST). With huge, the pages come from
+ * hugetlbfs and are mapped read-write whatever prot says. */
+int  mt_os_reserve(void **addr, size_t size, size_t align, int prot, bool fixed, bool huge);
 int  mt_os_release(void *addr, size_t size);
 
 /* prot is PROT_* bits. */

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 /* One VirtualAlloc request after the extended parameters are decoded. */
 struct alloc_req {
@@ -57,7 +58,7 @@ static DWORD check_request(const struct alloc_req *rq)
 
 /* Finds room within the address requirements or top-down and maps it
  * there; another thread may take the gap first, so retry a few times. */
-static int reserve_placed(const struct alloc_req *rq, size_t span, void **out)
+static int reserve_placed(const struct alloc_req *rq, size_t span, int prot, void **out)
 {
 	size_t align = rq->align ? rq->align : mt_os.granularity;
 	uintptr_t lo = rq->lowest ? rq->lowest : mt_os.min_address;
@@ -71,27 +72,29 @@ static int reserve_placed(const struct alloc_req *rq, size_t span, void **out)
 		if ((err = mt_os_find_gap(lo, hi, span, align, top, &a)))
 			return err;
 		*out = (void *)a;
-		err = mt_os_reserve(out, span, align, true, false);
+		err = mt_os_reserve(out, span, align, prot, true, false);
 		if (err != EEXIST)
 			return err;
 	}
 	return err;
 }
 
-static DWORD reserve_os(const struct alloc_req *rq, uintptr_t base, size_t span, void **out)
+static DWORD reserve_os(const struct alloc_req *rq, uintptr_t base, size_t span, int prot,
+                        void **out)
 {
 	bool huge = rq->type & MEM_LARGE_PAGES;
 	int err;
 
 	if (base) {
 		*out = (void *)base;
-		err = mt_os_reserve(out, span, mt_os.granularity, true, huge);
+		err = mt_os_reserve(out, span, mt_os.granularity, prot, true, huge);
 	} else if (!huge && (rq->type & MEM_TOP_DOWN || rq->lowest || rq->highest ||
 	                     rq->align > mt_os.granularity)) {
-		err = reserve_placed(rq, span, out);
+		err = reserve_placed(rq, span, prot, out);
 	} else {
 		*out = NULL;
-		err = mt_os_reserve(out, span, rq->align ? rq->align : mt_os.granularity, false, huge);
+		err = mt_os_reserve(out, span, rq->align ? rq->align : mt_os.granularity, prot,
+		                    false, huge);
 	}
 	if (!err)
 		return 0;
@@ -137,6 +140,18 @@ static DWORD commit_pages(struct mt_region *r, size_t first, size_t count, DWORD
 	return err;
 }
 
+/* A reservation committed whole can be mapped with its protection at once
+ * (one syscall). Not when the 64 KiB unit has an unusable tail, which must
+ * stay inaccessible, nor for guard pages or fallback write watch, whose
+ * protection differs from the recorded one. */
+static int initial_prot(const struct alloc_req *rq, size_t size, size_t span)
+{
+	if (!(rq->type & MEM_COMMIT) || size != span || (rq->protect & PAGE_GUARD) ||
+	    ((rq->type & MEM_WRITE_WATCH) && !mt_os.has_wp_async))
+		return PROT_NONE;
+	return mt_prot_from_win(rq->protect);
+}
+
 static DWORD new_region(const struct alloc_req *rq, void **out)
 {
 	uintptr_t base = rq->addr ? mt_gran_down(rq->addr) : 0;
@@ -156,7 +171,7 @@ static DWORD new_region(const struct alloc_req *rq, void **out)
 			return ERROR_INVALID_PARAMETER;
 		size = span = rq->size;
 	}
-	if ((err = reserve_os(rq, base, span, &p)))
+	if ((err = reserve_os(rq, base, span, initial_prot(rq, size, span), &p)))
 		return err;
 	r = mt_region_new((uintptr_t)p, size, span,
 	                  rq->type & MEM_RESERVE_PLACEHOLDER ? PAGE_NOACCESS : rq->protect,
@@ -174,9 +189,13 @@ static DWORD new_region(const struct alloc_req *rq, void **out)
 	if (!err)
 		err = mt_cfg_update(r, rq->protect, true);
 	if (!err && (rq->type & MEM_COMMIT)) {
+		/* Mapped with its final protection already: only the table. */
+		bool mapped = huge || initial_prot(rq, size, span) != PROT_NONE;
+
 		mt_vm_change_begin();
-		err = huge ? mt_runs_set(r, 0, mt_pages(size), MEM_COMMIT, rq->protect)
-		           : commit_pages(r, 0, mt_pages(size), rq->protect);
+		err = mapped ? mt_runs_set(r, 0, mt_pages(size), MEM_COMMIT,
+		                           rq->protect & ~(DWORD)PAGE_TARGETS_INVALID)
+		             : commit_pages(r, 0, mt_pages(size), rq->protect);
 		mt_vm_change_end();
 	}
 	if (err) {
