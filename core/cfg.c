@@ -90,15 +90,11 @@ BOOL WINAPI SetProcessValidCallTargets(HANDLE hProcess, PVOID VirtualAddress, SI
                                        ULONG NumberOfOffsets, PCFG_CALL_TARGET_INFO OffsetInformation)
 {
 	struct mt_region *r;
-	bool self;
-	pid_t pid;
 	DWORD err;
 
 	mt_init();
-	if ((err = mt_process_resolve(hProcess, PROCESS_VM_OPERATION, &self, &pid)))
+	if ((err = mt_process_require_self(hProcess, PROCESS_VM_OPERATION)))
 		return mt_fail(err);
-	if (!self)
-		return mt_fail(ERROR_NOT_SUPPORTED);
 	if (!RegionSize || (NumberOfOffsets && !OffsetInformation))
 		return mt_fail(ERROR_INVALID_PARAMETER);
 	mt_vm_lock();

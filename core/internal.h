@@ -76,6 +76,11 @@ struct mt_process {
  * otherwise *pid is the other process. */
 DWORD mt_process_resolve(HANDLE h, DWORD need, bool *self, pid_t *pid);
 
+/* For the Ex functions that change memory: 0 for the calling process,
+ * ERROR_NOT_SUPPORTED for another (not implemented yet), or the handle's
+ * error. */
+DWORD mt_process_require_self(HANDLE h, DWORD need);
+
 /* ---- vm/region.c: the address-space manager ---- */
 
 /* One allocation owned by libmemapi. Writers hold mt_vm.lock and keep the

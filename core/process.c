@@ -99,6 +99,15 @@ static bool exited(const struct mt_process *p)
 	return poll(&pfd, 1, 0) > 0;
 }
 
+DWORD mt_process_require_self(HANDLE h, DWORD need)
+{
+	bool self;
+	pid_t pid;
+	DWORD err = mt_process_resolve(h, need, &self, &pid);
+
+	return err ? err : self ? 0 : ERROR_NOT_SUPPORTED;
+}
+
 DWORD mt_process_resolve(HANDLE h, DWORD need, bool *self, pid_t *pid)
 {
 	struct mt_object *obj;

@@ -359,18 +359,10 @@ LPVOID WINAPI VirtualAlloc(LPVOID lpAddress, SIZE_T dwSize, DWORD flAllocationTy
 	return alloc(&rq);
 }
 
+/* VirtualAlloc2 takes NULL for the calling process. */
 static DWORD self_only(HANDLE process)
 {
-	bool self;
-	pid_t pid;
-	DWORD err;
-
-	if (!process)
-		return 0;
-	if ((err = mt_process_resolve(process, PROCESS_VM_OPERATION, &self, &pid)))
-		return err;
-	/* Changing another process's memory is not implemented yet. */
-	return self ? 0 : ERROR_NOT_SUPPORTED;
+	return process ? mt_process_require_self(process, PROCESS_VM_OPERATION) : 0;
 }
 
 LPVOID WINAPI VirtualAllocExNuma(HANDLE hProcess, LPVOID lpAddress, SIZE_T dwSize,

@@ -222,13 +222,9 @@ BOOL WINAPI VirtualFree(LPVOID lpAddress, SIZE_T dwSize, DWORD dwFreeType)
 
 BOOL WINAPI VirtualFreeEx(HANDLE hProcess, LPVOID lpAddress, SIZE_T dwSize, DWORD dwFreeType)
 {
-	bool self;
-	pid_t pid;
-	DWORD err = mt_process_resolve(hProcess, PROCESS_VM_OPERATION, &self, &pid);
+	DWORD err = mt_process_require_self(hProcess, PROCESS_VM_OPERATION);
 
 	if (err)
 		return mt_fail(err);
-	if (!self)
-		return mt_fail(ERROR_NOT_SUPPORTED);
 	return VirtualFree(lpAddress, dwSize, dwFreeType);
 }

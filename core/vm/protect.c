@@ -171,14 +171,10 @@ BOOL WINAPI VirtualProtect(LPVOID lpAddress, SIZE_T dwSize, DWORD flNewProtect,
 BOOL WINAPI VirtualProtectEx(HANDLE hProcess, LPVOID lpAddress, SIZE_T dwSize,
                              DWORD flNewProtect, PDWORD lpflOldProtect)
 {
-	bool self;
-	pid_t pid;
-	DWORD err = mt_process_resolve(hProcess, PROCESS_VM_OPERATION, &self, &pid);
+	DWORD err = mt_process_require_self(hProcess, PROCESS_VM_OPERATION);
 
 	if (err)
 		return mt_fail(err);
-	if (!self)
-		return mt_fail(ERROR_NOT_SUPPORTED);
 	return VirtualProtect(lpAddress, dwSize, flNewProtect, lpflOldProtect);
 }
 

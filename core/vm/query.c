@@ -175,20 +175,25 @@ DWORD mt_query_self(uintptr_t addr, MEMORY_BASIC_INFORMATION *mbi)
 	return query_self(addr, mbi, NULL, &own);
 }
 
-SIZE_T WINAPI VirtualQuery(LPCVOID lpAddress, PMEMORY_BASIC_INFORMATION lpBuffer, SIZE_T dwLength)
+/* VirtualQuery of the calling process (pid 0) or of another one. */
+static SIZE_T query(pid_t pid, LPCVOID addr, PMEMORY_BASIC_INFORMATION mbi, SIZE_T len)
 {
 	DWORD err;
 
-	mt_init();
-	if (dwLength < sizeof *lpBuffer)
+	if (len < sizeof *mbi)
 		return mt_fail(ERROR_BAD_LENGTH);
-	if (!lpBuffer)
+	if (!mbi)
 		return mt_fail(ERROR_NOACCESS);
-	if ((uintptr_t)lpAddress >= mt_os.max_address)
+	if ((uintptr_t)addr >= mt_os.max_address)
 		return mt_fail(ERROR_INVALID_PARAMETER);
-	if ((err = mt_query_self((uintptr_t)lpAddress, lpBuffer)))
-		return mt_fail(err);
-	return sizeof *lpBuffer;
+	err = pid ? mt_query_kernel(pid, (uintptr_t)addr, mbi) : mt_query_self((uintptr_t)addr, mbi);
+	return err ? mt_fail(err) : sizeof *mbi;
+}
+
+SIZE_T WINAPI VirtualQuery(LPCVOID lpAddress, PMEMORY_BASIC_INFORMATION lpBuffer, SIZE_T dwLength)
+{
+	mt_init();
+	return query(0, lpAddress, lpBuffer, dwLength);
 }
 
 SIZE_T WINAPI VirtualQueryEx(HANDLE hProcess, LPCVOID lpAddress,
@@ -201,17 +206,7 @@ SIZE_T WINAPI VirtualQueryEx(HANDLE hProcess, LPCVOID lpAddress,
 	mt_init();
 	if ((err = mt_process_resolve(hProcess, PROCESS_QUERY_INFORMATION, &self, &pid)))
 		return mt_fail(err);
-	if (self)
-		return VirtualQuery(lpAddress, lpBuffer, dwLength);
-	if (dwLength < sizeof *lpBuffer)
-		return mt_fail(ERROR_BAD_LENGTH);
-	if (!lpBuffer)
-		return mt_fail(ERROR_NOACCESS);
-	if ((uintptr_t)lpAddress >= mt_os.max_address)
-		return mt_fail(ERROR_INVALID_PARAMETER);
-	if ((err = mt_query_kernel(pid, (uintptr_t)lpAddress, lpBuffer)))
-		return mt_fail(err);
-	return sizeof *lpBuffer;
+	return query(self ? 0 : pid, lpAddress, lpBuffer, dwLength);
 }
 
 static void region_info_flags(WIN32_MEMORY_REGION_INFORMATION *info, DWORD type, bool shared_anon)
