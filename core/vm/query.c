@@ -187,7 +187,9 @@ static SIZE_T query(pid_t pid, LPCVOID addr, PMEMORY_BASIC_INFORMATION mbi, SIZE
 	if ((uintptr_t)addr >= mt_os.max_address)
 		return mt_fail(ERROR_INVALID_PARAMETER);
 	err = pid ? mt_query_kernel(pid, (uintptr_t)addr, mbi) : mt_query_self((uintptr_t)addr, mbi);
-	return err ? mt_fail(err) : sizeof *mbi;
+	if (err)
+		return mt_fail(err);
+	return sizeof *mbi;
 }
 
 SIZE_T WINAPI VirtualQuery(LPCVOID lpAddress, PMEMORY_BASIC_INFORMATION lpBuffer, SIZE_T dwLength)
