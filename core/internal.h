@@ -100,6 +100,7 @@ struct mt_vm {
 	pthread_mutex_t     lock;
 	_Atomic pid_t       owner;        /* thread holding lock, for the fault handler */
 	struct mt_region  **index;        /* regions by base address                */
+	uintptr_t          *bases;        /* index[i]->rec.base, searched densely    */
 	size_t              count, cap;
 	uint64_t            committed;    /* bytes                                  */
 	uint64_t            reserved;
@@ -134,6 +135,8 @@ struct mt_region *mt_vm_next(uintptr_t addr);
 struct mt_region *mt_region_new(uintptr_t base, size_t size, size_t span,
                                 DWORD alloc_protect, DWORD type, DWORD flags);
 void  mt_region_free(struct mt_region *r);
+/* Room for extra more regions in the index: 0 or ENOMEM. */
+int   mt_vm_reserve_slots(size_t extra);
 DWORD mt_vm_insert(struct mt_region *r);
 void  mt_vm_remove(struct mt_region *r);
 

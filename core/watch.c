@@ -76,11 +76,21 @@ static bool writable(const struct mt_region *r, size_t page)
 
 bool mt_watch_fault(struct mt_region *r, size_t page)
 {
+	const struct memapi_rec_run *run;
+
 	if (!r->written || bit(r->written, page) || !writable(r, page))
 		return false;
 	r->written[page / 8] |= (uint8_t)(1u << (page % 8));
-	mt_vm_sync(r, page, 1);
-	return true;
+	if (!mt_vm_sync(r, page, 1))
+		return true;
+	/* Each isolated written page is a mapping of its own; at the kernel's
+	 * limit (vm.max_map_count) the split fails with ENOMEM. Count the whole
+	 * run as written instead, which merges it back: over-reporting is
+	 * safe for write watch, a fault loop is not. */
+	run = &r->runs[mt_run_at(r, page)];
+	for (size_t p = run->first_page; p < run->first_page + run->page_count; p++)
+		r->written[p / 8] |= (uint8_t)(1u << (p % 8));
+	return mt_vm_sync(r, run->first_page, run->page_count) == 0;
 }
 
 void mt_watch_prepare_write(const void *addr, size_t len)
@@ -124,11 +134,14 @@ struct collect {
 	ULONG_PTR n;
 };
 
-static void collect_page(uintptr_t page, void *ctx)
+static void collect(uintptr_t start, uintptr_t end, void *ctx)
 {
 	struct collect *c = ctx;
+	PVOID *out = c->out + c->n;
 
-	c->out[c->n++] = (PVOID)page;
+	for (uintptr_t p = start; p < end; p += mt_os.page_size)
+		*out++ = (PVOID)p;
+	c->n = (ULONG_PTR)(out - c->out);
 }
 
 static DWORD get_fallback(struct mt_region *r, uintptr_t start, uintptr_t end, bool reset,
@@ -136,16 +149,23 @@ static DWORD get_fallback(struct mt_region *r, uintptr_t start, uintptr_t end, b
 {
 	size_t first = mt_pages(start - r->rec.base), last = mt_pages(end - r->rec.base);
 
+	size_t lo = SIZE_MAX, hi = 0;
+
 	mt_vm_change_begin();
 	for (size_t p = first; p < last && c->n < max; p++) {
 		if (!bit(r->written, p))
 			continue;
-		collect_page(r->rec.base + p * mt_os.page_size, c);
+		c->out[c->n++] = (PVOID)(uintptr_t)(r->rec.base + p * mt_os.page_size);
 		if (reset) {
 			r->written[p / 8] &= (uint8_t)~(1u << (p % 8));
-			mt_vm_sync(r, p, 1);
+			lo = p < lo ? p : lo;
+			hi = p + 1;
 		}
 	}
+	/* One pass over the reset span: mprotect per run of equal pages, not
+	 * per page. */
+	if (hi > lo)
+		mt_vm_sync(r, lo, hi - lo);
 	mt_vm_change_end();
 	return 0;
 }
@@ -173,7 +193,7 @@ UINT WINAPI GetWriteWatch(DWORD dwFlags, PVOID lpBaseAddress, SIZE_T dwRegionSiz
 	} else if (!err) {
 		size_t n = 0;
 		int e = mt_os_wp_scan((void *)start, end - start, *lpdwCount, reset,
-		                      collect_page, &c, &n);
+		                      collect, &c, &n);
 
 		err = e ? mt_error_from_errno(e) : 0;
 	}

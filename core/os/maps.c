@@ -167,6 +167,7 @@ int mt_maps_find(struct mt_maps *m, uintptr_t addr, struct mt_vma *out)
 			return err;
 		/* The ioctl vanished (e.g. a seccomp filter): parse from now on. */
 		m->query = false;
+		mt_os.has_procmap_query = false;
 		if ((err = parse_all(m->fd, m)))
 			return err;
 	}

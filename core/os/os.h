@@ -121,17 +121,17 @@ int  mt_os_wp_unregister(void *addr, size_t size);
 /* Write-protects again (clears "written") for the range. */
 int  mt_os_wp_reset(void *addr, size_t size);
 
-/* Calls out(page address, ctx) for each written page of [addr, +size), in
- * address order, at most max pages; with reset, the reported pages (and only
- * those) are protected again. *count gets the number reported. */
+/* Calls out(start, end, ctx) for each run of written pages of [addr, +size),
+ * in address order, at most max pages in all; with reset, the reported pages
+ * (and only those) are protected again. *count gets the pages reported. */
+typedef void mt_wp_range_fn(uintptr_t start, uintptr_t end, void *ctx);
+
 int  mt_os_wp_scan(void *addr, size_t size, size_t max, bool reset,
-                   void (*out)(uintptr_t page, void *ctx), void *ctx,
-                   size_t *count);
+                   mt_wp_range_fn *out, void *ctx, size_t *count);
 
 /* The same scan on another process's pagemap, never resetting. */
 int  mt_os_wp_scan_pid(pid_t pid, uintptr_t addr, size_t size, size_t max,
-                       void (*out)(uintptr_t page, void *ctx), void *ctx,
-                       size_t *count);
+                       mt_wp_range_fn *out, void *ctx, size_t *count);
 
 /* In a fork child: replaces the inherited userfaultfd, which still refers
  * to the parent's address space. */

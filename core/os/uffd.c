@@ -15,7 +15,6 @@
 
 static pthread_mutex_t fd_lock = PTHREAD_MUTEX_INITIALIZER;
 static int   uffd = -1;            /* the process's userfaultfd, or -1          */
-static pid_t uffd_pid;             /* whose uffd: reopened after fork           */
 static int   pagemap = -1;         /* /proc/self/pagemap                        */
 static pid_t pagemap_pid;          /* whose pagemap: reopened after fork        */
 
@@ -61,27 +60,6 @@ static int self_pagemap(void)
 	return fd;
 }
 
-/* The userfaultfd of the calling process. A descriptor inherited through
- * fork still acts on the parent's address space (registering the child's
- * ranges fails with EINVAL, resetting would touch the parent's pages), and
- * the child's VMAs lose their registration: a forked child needs its own.
- * Returns -1 when the probe found no support or the reopen failed. */
-static int self_uffd(void)
-{
-	pid_t me = getpid();
-	int fd;
-
-	pthread_mutex_lock(&fd_lock);
-	if (uffd >= 0 && uffd_pid != me) {
-		close(uffd);
-		uffd = open_uffd();
-		uffd_pid = me;
-	}
-	fd = uffd;
-	pthread_mutex_unlock(&fd_lock);
-	return fd;
-}
-
 static int wp_range(void *addr, size_t size, bool protect)
 {
 	struct uffdio_writeprotect wp = {
@@ -89,7 +67,7 @@ static int wp_range(void *addr, size_t size, bool protect)
 		.mode = protect ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
 	};
 
-	return ioctl(self_uffd(), UFFDIO_WRITEPROTECT, &wp) ? errno : 0;
+	return ioctl(uffd, UFFDIO_WRITEPROTECT, &wp) ? errno : 0;
 }
 
 int mt_os_wp_register(void *addr, size_t size)
@@ -98,11 +76,10 @@ int mt_os_wp_register(void *addr, size_t size)
 		.range = { .start = (uintptr_t)addr, .len = size },
 		.mode = UFFDIO_REGISTER_MODE_WP,
 	};
-	int fd = self_uffd();
 
-	if (fd < 0)
+	if (uffd < 0)
 		return ENOSYS;
-	if (ioctl(fd, UFFDIO_REGISTER, &reg))
+	if (ioctl(uffd, UFFDIO_REGISTER, &reg))
 		return errno;
 	return wp_range(addr, size, true);
 }
@@ -110,29 +87,21 @@ int mt_os_wp_register(void *addr, size_t size)
 int mt_os_wp_unregister(void *addr, size_t size)
 {
 	struct uffdio_range r = { .start = (uintptr_t)addr, .len = size };
-	int fd = self_uffd();
 
-	if (fd < 0)
+	if (uffd < 0)
 		return ENOSYS;
-	return ioctl(fd, UFFDIO_UNREGISTER, &r) ? errno : 0;
+	return ioctl(uffd, UFFDIO_UNREGISTER, &r) ? errno : 0;
 }
 
 int mt_os_wp_reset(void *addr, size_t size)
 {
-	int err;
-
-	if (self_uffd() < 0)
+	if (uffd < 0)
 		return ENOSYS;
-	err = wp_range(addr, size, true);
-	/* A range inherited through fork is no longer registered here
-	 * (ENOENT): register it with this process's descriptor. */
-	if (err == ENOENT)
-		err = mt_os_wp_register(addr, size);
-	return err;
+	return wp_range(addr, size, true);
 }
 
 static int scan_fd(int fd, uintptr_t start, size_t size, size_t max, bool reset,
-                   void (*out)(uintptr_t, void *), void *ctx, size_t *count)
+                   mt_wp_range_fn *out, void *ctx, size_t *count)
 {
 	struct page_region vec[256];
 	uintptr_t end = start + size;
@@ -152,11 +121,10 @@ static int scan_fd(int fd, uintptr_t start, size_t size, size_t max, bool reset,
 
 		if (n < 0)
 			return errno;
-		for (long i = 0; i < n; i++)
-			for (uintptr_t p = vec[i].start; p < vec[i].end; p += mt_os.page_size) {
-				out(p, ctx);
-				done++;
-			}
+		for (long i = 0; i < n; i++) {
+			out(vec[i].start, vec[i].end, ctx);
+			done += (vec[i].end - vec[i].start) / mt_os.page_size;
+		}
 		if (a.walk_end <= start)
 			break;
 		start = a.walk_end;
@@ -166,7 +134,7 @@ static int scan_fd(int fd, uintptr_t start, size_t size, size_t max, bool reset,
 }
 
 int mt_os_wp_scan(void *addr, size_t size, size_t max, bool reset,
-                  void (*out)(uintptr_t page, void *ctx), void *ctx, size_t *count)
+                  mt_wp_range_fn *out, void *ctx, size_t *count)
 {
 	int fd = self_pagemap();
 
@@ -176,7 +144,7 @@ int mt_os_wp_scan(void *addr, size_t size, size_t max, bool reset,
 }
 
 int mt_os_wp_scan_pid(pid_t pid, uintptr_t addr, size_t size, size_t max,
-                      void (*out)(uintptr_t page, void *ctx), void *ctx, size_t *count)
+                      mt_wp_range_fn *out, void *ctx, size_t *count)
 {
 	char path[64];
 	int fd, err;
@@ -189,10 +157,9 @@ int mt_os_wp_scan_pid(pid_t pid, uintptr_t addr, size_t size, size_t max,
 	return err;
 }
 
-static void count_page(uintptr_t page, void *ctx)
+static void count_pages(uintptr_t start, uintptr_t end, void *ctx)
 {
-	(void)page;
-	++*(size_t *)ctx;
+	*(size_t *)ctx += (end - start) / mt_os.page_size;
 }
 
 /* Checks the whole chain on one page: register, protect, write, scan. */
@@ -208,7 +175,7 @@ static int probe_page(void)
 	err = mt_os_wp_register(p, 2 * ps);
 	if (!err) {
 		p[ps] = 1;
-		err = mt_os_wp_scan(p, 2 * ps, 2, true, count_page, &seen, &n);
+		err = mt_os_wp_scan(p, 2 * ps, 2, true, count_pages, &seen, &n);
 	}
 	if (!err && (seen != 1 || n != 1))
 		err = ENOTSUP;
@@ -223,7 +190,6 @@ int mt_os_wp_probe(void)
 	if (uffd >= 0)
 		return 0;
 	uffd = open_uffd();
-	uffd_pid = getpid();
 	if (uffd < 0)
 		return ENOSYS;
 	if ((err = probe_page())) {

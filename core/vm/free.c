@@ -96,14 +96,8 @@ static DWORD split(struct mt_region *r, uintptr_t addr, size_t size)
 	if (addr % mt_os.granularity || size % mt_os.granularity || addr + size > end ||
 	    (addr == base && size == r->rec.size))
 		return ERROR_INVALID_PARAMETER;
-	if (mt_vm.count + 2 > mt_vm.cap) {
-		struct mt_region **v = realloc(mt_vm.index, (mt_vm.cap + 2) * sizeof *v);
-
-		if (!v)
-			return ERROR_NOT_ENOUGH_MEMORY;
-		mt_vm.index = v;
-		mt_vm.cap += 2;
-	}
+	if (mt_vm_reserve_slots(2))
+		return ERROR_NOT_ENOUGH_MEMORY;
 	mt_vm_change_begin();
 	if (addr + size < end)
 		err = add_placeholder(addr + size, end - addr - size, span_end - addr - size);

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 /* The kernel's view of one Windows-style allocation: the VMAs of one
  * mapped file that touch each other, or one anonymous VMA. */
@@ -82,6 +83,43 @@ static void fill_free(MEMORY_BASIC_INFORMATION *mbi, uintptr_t page, uintptr_t e
 	mbi->Protect = PAGE_NOACCESS;
 }
 
+/* The calling process's /proc/self/maps stays open when PROCMAP_QUERY
+ * works (each query asks the kernel afresh; a parsed copy would go stale).
+ * Reopened after fork: the descriptor names the parent. */
+static pthread_mutex_t self_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct mt_maps *self_maps;
+static pid_t self_maps_pid;
+
+static int maps_open(pid_t pid, struct mt_maps **m)
+{
+	pid_t me;
+	int e;
+
+	if (pid || !mt_os.has_procmap_query)
+		return mt_maps_open(pid, m);
+	me = getpid();
+	pthread_mutex_lock(&self_lock);
+	if (self_maps && self_maps_pid != me) {
+		mt_maps_close(self_maps);
+		self_maps = NULL;
+	}
+	if (!self_maps && (e = mt_maps_open(0, &self_maps))) {
+		pthread_mutex_unlock(&self_lock);
+		return e;
+	}
+	self_maps_pid = me;
+	*m = self_maps;
+	return 0;               /* maps_close() unlocks */
+}
+
+static void maps_close(struct mt_maps *m)
+{
+	if (m == self_maps)
+		pthread_mutex_unlock(&self_lock);
+	else
+		mt_maps_close(m);
+}
+
 /* clip: where the library's next allocation starts (free space ends). */
 static DWORD query_kernel(pid_t pid, uintptr_t addr, uintptr_t clip,
                           MEMORY_BASIC_INFORMATION *mbi, struct kview *k)
@@ -89,7 +127,7 @@ static DWORD query_kernel(pid_t pid, uintptr_t addr, uintptr_t clip,
 	uintptr_t page = mt_page_down(addr);
 	struct mt_maps *m;
 	struct mt_vma v;
-	int e = mt_maps_open(pid, &m);
+	int e = maps_open(pid, &m);
 
 	if (e)
 		return e == ENOENT || e == ESRCH ? ERROR_INVALID_PARAMETER : ERROR_ACCESS_DENIED;
@@ -100,13 +138,13 @@ static DWORD query_kernel(pid_t pid, uintptr_t addr, uintptr_t clip,
 		fill_free(mbi, page, end < clip ? end : clip);
 		if (k)
 			k->type = 0;
-		mt_maps_close(m);
+		maps_close(m);
 		return e && e != ENOENT ? mt_error_from_errno(e) : 0;
 	}
 	struct kview g;
 
 	group_of(m, &v, &g);
-	mt_maps_close(m);
+	maps_close(m);
 	memset(mbi, 0, sizeof *mbi);
 	mbi->BaseAddress = (PVOID)page;
 	mbi->AllocationBase = (PVOID)g.base;

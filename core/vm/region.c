@@ -44,18 +44,23 @@ void mt_vm_change_end(void)
 	}
 }
 
-/* Position of the first region with base > addr. */
+/* Position of the first region with base > addr. Searches the dense array
+ * of bases: one cache line holds eight, where the region records would be
+ * one miss per step. */
 static size_t upper_bound(uintptr_t addr)
 {
-	size_t lo = 0, hi = mt_vm.count;
+	const uintptr_t *b = mt_vm.bases;
+	size_t lo = 0, n = mt_vm.count;
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
+	while (n > 0) {
+		size_t half = n / 2;
 
-		if (mt_vm.index[mid]->rec.base <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
+		if (b[lo + half] <= addr) {
+			lo += half + 1;
+			n -= half + 1;
+		} else {
+			n = half;
+		}
 	}
 	return lo;
 }
@@ -129,23 +134,38 @@ static void relink(size_t i)
 		mt_vm.index[i]->rec.next = next;
 }
 
+int mt_vm_reserve_slots(size_t extra)
+{
+	size_t n = mt_vm.cap ? mt_vm.cap : 256;
+	struct mt_region **v;
+	uintptr_t *b;
+
+	if (mt_vm.count + extra <= mt_vm.cap)
+		return 0;
+	while (n < mt_vm.count + extra)
+		n *= 2;
+	if (!(v = realloc(mt_vm.index, n * sizeof *v)))
+		return ENOMEM;
+	mt_vm.index = v;
+	if (!(b = realloc(mt_vm.bases, n * sizeof *b)))
+		return ENOMEM;
+	mt_vm.bases = b;
+	mt_vm.cap = n;
+	return 0;
+}
+
 DWORD mt_vm_insert(struct mt_region *r)
 {
 	size_t i;
 
-	if (mt_vm.count == mt_vm.cap) {
-		size_t n = mt_vm.cap ? mt_vm.cap * 2 : 256;
-		struct mt_region **v = realloc(mt_vm.index, n * sizeof *v);
-
-		if (!v)
-			return ERROR_NOT_ENOUGH_MEMORY;
-		mt_vm.index = v;
-		mt_vm.cap = n;
-	}
+	if (mt_vm_reserve_slots(1))
+		return ERROR_NOT_ENOUGH_MEMORY;
 	i = upper_bound(r->rec.base);
 	mt_vm_change_begin();
 	memmove(mt_vm.index + i + 1, mt_vm.index + i, (mt_vm.count - i) * sizeof *mt_vm.index);
+	memmove(mt_vm.bases + i + 1, mt_vm.bases + i, (mt_vm.count - i) * sizeof *mt_vm.bases);
 	mt_vm.index[i] = r;
+	mt_vm.bases[i] = r->rec.base;
 	mt_vm.count++;
 	relink(i);
 	if (i > 0)
@@ -162,6 +182,7 @@ void mt_vm_remove(struct mt_region *r)
 
 	mt_vm_change_begin();
 	memmove(mt_vm.index + i, mt_vm.index + i + 1, (mt_vm.count - i - 1) * sizeof *mt_vm.index);
+	memmove(mt_vm.bases + i, mt_vm.bases + i + 1, (mt_vm.count - i - 1) * sizeof *mt_vm.bases);
 	mt_vm.count--;
 	if (i > 0)
 		relink(i - 1);
