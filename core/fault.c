@@ -26,6 +26,16 @@ struct veh {
 static pthread_mutex_t veh_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct veh *veh_head;
 
+void mt_veh_atfork(enum mt_fork_phase phase)
+{
+	if (phase == MT_FORK_PREPARE)
+		pthread_mutex_lock(&veh_lock);
+	else if (phase == MT_FORK_PARENT)
+		pthread_mutex_unlock(&veh_lock);
+	else
+		pthread_mutex_init(&veh_lock, NULL);
+}
+
 PVOID WINAPI AddVectoredExceptionHandler(ULONG First, PVECTORED_EXCEPTION_HANDLER Handler)
 {
 	struct veh *v, **p;
@@ -220,7 +230,8 @@ static void on_fault(int sig, siginfo_t *si, void *ucv)
 {
 	ucontext_t *uc = ucv;
 	unsigned long err = (unsigned long)uc->uc_mcontext.gregs[REG_ERR];
-	bool write = sig == SIGSEGV && (err & 2), exec = sig == SIGSEGV && (err & 16);
+	/* The x86 page-fault error code: bit 1 write, bit 4 instruction fetch. */
+	bool write = err & 2, exec = err & 16;
 	enum outcome o = FAULT_VIOLATION;
 	int saved_errno = errno;
 	EXCEPTION_RECORD rec;

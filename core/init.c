@@ -11,30 +11,43 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 /* MEMAPI_DISABLE=wp_async,procmap_query forces the fallbacks (tests, and
  * users who need to compare the paths). MEMAPI_WRITE_WATCH=fallback is the
  * documented spelling for write watch alone. */
-static void apply_environment(void)
+static unsigned disabled_by_environment(void)
 {
 	const char *d = getenv("MEMAPI_DISABLE"), *w = getenv("MEMAPI_WRITE_WATCH");
+	unsigned off = 0;
 
 	if ((d && strstr(d, "wp_async")) || (w && !strcmp(w, "fallback")))
-		mt_os_disable_wp_async();
+		off |= MT_OS_NO_WP_ASYNC;
 	if (d && strstr(d, "procmap_query"))
-		mt_os.has_procmap_query = false;
+		off |= MT_OS_NO_PROCMAP_QUERY;
+	return off;
 }
 
 /* fork() while another thread changes the address space: the child would
  * inherit a held lock. Hold it across fork, then repair the child's view. */
+static void other_locks(enum mt_fork_phase phase)
+{
+	mt_handles_atfork(phase);
+	mt_veh_atfork(phase);
+	mt_query_atfork(phase);
+	mt_os_atfork(phase);
+}
+
 static void before_fork(void)
 {
 	mt_vm_lock();
+	other_locks(MT_FORK_PREPARE);
 }
 
 static void after_fork_parent(void)
 {
+	other_locks(MT_FORK_PARENT);
 	mt_vm_unlock();
 }
 
 static void after_fork_child(void)
 {
+	other_locks(MT_FORK_CHILD);
 	mt_forget_tid();
 	mt_watch_after_fork();
 	mt_vm_unlock();
@@ -42,8 +55,7 @@ static void after_fork_child(void)
 
 static void init_once(void)
 {
-	mt_os_init();
-	apply_environment();
+	mt_os_init(disabled_by_environment());
 	mt_root_init();
 	mt_fault_init();
 	pthread_atfork(before_fork, after_fork_parent, after_fork_child);

@@ -53,6 +53,8 @@ void   mt_object_init(struct mt_object *obj, enum mt_object_type type,
 void   mt_object_get(struct mt_object *obj);
 void   mt_object_put(struct mt_object *obj);
 
+void   mt_handles_atfork(enum mt_fork_phase phase);
+
 /* Gives obj a new handle; the handle holds one reference (taken here). */
 DWORD  mt_handle_create(struct mt_object *obj, HANDLE *out);
 
@@ -93,6 +95,7 @@ struct mt_region {
 	uint8_t  *written;                /* fallback write watch, 1 bit per page   */
 	uint8_t  *locked;                 /* VirtualLock'ed pages, 1 bit, or NULL   */
 	uint8_t  *cfg;                    /* valid call targets, 1 bit per 16 bytes */
+	uint8_t  *reset;                  /* MEM_RESET pages resident when reset    */
 	void     *owner_obj;              /* the section, heap... that owns it      */
 };
 
@@ -159,6 +162,20 @@ int   mt_vm_sync(struct mt_region *r, size_t first, size_t count);
 /* PROT_* for a Windows protection of committed memory (without guard). */
 int   mt_prot_from_win(DWORD protect);
 
+/* ---- vm/misc.c ---- */
+
+/* Checks that [start, end) lies in one own allocation and is committed (with
+ * some access if need_access); *out is the region, NULL for memory the
+ * library does not own (not checked). Called with the lock held. */
+DWORD mt_vm_committed_range(uintptr_t start, uintptr_t end, struct mt_region **out,
+                            bool need_access);
+
+/* ---- vm/reset.c ---- */
+
+DWORD mt_vm_reset(uintptr_t start, uintptr_t end);
+/* *lost: some page's contents were dropped (it reads as zero now). */
+DWORD mt_vm_reset_undo(uintptr_t start, uintptr_t end, bool *lost);
+
 /* ---- vm/protect.c ---- */
 
 /* Validates a page protection for VirtualAlloc/VirtualProtect. */
@@ -174,10 +191,12 @@ DWORD mt_vm_protect(uintptr_t addr, size_t size, DWORD prot, DWORD *old);
 DWORD mt_query_self(uintptr_t addr, MEMORY_BASIC_INFORMATION *mbi);
 /* VirtualQuery from /proc/PID/maps only (pid 0: self). */
 DWORD mt_query_kernel(pid_t pid, uintptr_t addr, MEMORY_BASIC_INFORMATION *mbi);
+void  mt_query_atfork(enum mt_fork_phase phase);
 
 /* ---- fault.c ---- */
 
 void mt_fault_init(void);
+void mt_veh_atfork(enum mt_fork_phase phase);
 
 /* Runs the vectored handlers for a record; returns EXCEPTION_CONTINUE_EXECUTION
  * when one of them handled it. ctx may be NULL. */

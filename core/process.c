@@ -60,6 +60,25 @@ static DWORD check_access(pid_t pid, DWORD access)
 	return 0;
 }
 
+/* The generic rights as Windows maps them for process objects. */
+static DWORD generic_to_process(DWORD access)
+{
+	DWORD out = access & ~(DWORD)(GENERIC_READ | GENERIC_WRITE | GENERIC_EXECUTE | GENERIC_ALL);
+
+	if (access & GENERIC_READ)
+		out |= READ_CONTROL | PROCESS_VM_READ | PROCESS_QUERY_INFORMATION;
+	if (access & GENERIC_WRITE)
+		out |= READ_CONTROL | PROCESS_CREATE_THREAD | PROCESS_VM_OPERATION |
+		       PROCESS_VM_WRITE | PROCESS_DUP_HANDLE | PROCESS_CREATE_PROCESS |
+		       PROCESS_SET_QUOTA | PROCESS_SET_INFORMATION | PROCESS_SUSPEND_RESUME;
+	if (access & GENERIC_EXECUTE)
+		out |= READ_CONTROL | SYNCHRONIZE | PROCESS_QUERY_LIMITED_INFORMATION |
+		       PROCESS_TERMINATE;
+	if (access & GENERIC_ALL)
+		out |= PROCESS_ALL_ACCESS;
+	return out;
+}
+
 HANDLE WINAPI OpenProcess(DWORD dwDesiredAccess, BOOL bInheritHandle, DWORD dwProcessId)
 {
 	struct mt_process *p;
@@ -69,6 +88,7 @@ HANDLE WINAPI OpenProcess(DWORD dwDesiredAccess, BOOL bInheritHandle, DWORD dwPr
 	(void)bInheritHandle;   /* no CreateProcess here: nothing to inherit into */
 	if (dwProcessId == 0 || dwProcessId > INT32_MAX)
 		return mt_fail_null(ERROR_INVALID_PARAMETER);
+	dwDesiredAccess = generic_to_process(dwDesiredAccess);
 	if (dwDesiredAccess & ~(PROCESS_ALL_ACCESS | MAXIMUM_ALLOWED | ACCESS_SYSTEM_SECURITY))
 		return mt_fail_null(ERROR_ACCESS_DENIED);
 	if ((err = check_access((pid_t)dwProcessId, dwDesiredAccess)))

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -30,7 +31,9 @@ DWORD mt_watch_attach(struct mt_region *r)
 		r->written = calloc((mt_pages(r->rec.size) + 7) / 8, 1);
 		if (!r->written)
 			return ERROR_NOT_ENOUGH_MEMORY;
+		mt_vm_change_begin();
 		r->rec.written = r->written;
+		mt_vm_change_end();
 		atomic_fetch_add(&mt_vm.fallback_watched, 1);
 	}
 	mt_vm.watched++;
@@ -74,15 +77,25 @@ static bool writable(const struct mt_region *r, size_t page)
 	       (mt_prot_from_win(run->protect) & PROT_WRITE);
 }
 
+static bool whole_run_written(struct mt_region *r, size_t page);
+
 bool mt_watch_fault(struct mt_region *r, size_t page)
 {
-	const struct memapi_rec_run *run;
+	bool ok;
 
 	if (!r->written || bit(r->written, page) || !writable(r, page))
 		return false;
+	mt_vm_change_begin();
 	r->written[page / 8] |= (uint8_t)(1u << (page % 8));
-	if (!mt_vm_sync(r, page, 1))
-		return true;
+	ok = mt_vm_sync(r, page, 1) == 0 || whole_run_written(r, page);
+	mt_vm_change_end();
+	return ok;
+}
+
+static bool whole_run_written(struct mt_region *r, size_t page)
+{
+	const struct memapi_rec_run *run;
+
 	/* Each isolated written page is a mapping of its own; at the kernel's
 	 * limit (vm.max_map_count) the split fails with ENOMEM. Count the whole
 	 * run as written instead, which merges it back: over-reporting is
@@ -186,6 +199,9 @@ UINT WINAPI GetWriteWatch(DWORD dwFlags, PVOID lpBaseAddress, SIZE_T dwRegionSiz
 		return watch_fail(ERROR_NOACCESS);
 	start = mt_page_down((uintptr_t)lpBaseAddress);
 	end = mt_page_up((uintptr_t)lpBaseAddress + dwRegionSize);
+	/* The output is written under the lock: if it lies in fallback-watched
+	 * memory, open it now, while a fault could still take the lock. */
+	mt_watch_prepare_write(lpAddresses, *lpdwCount * sizeof *lpAddresses);
 	mt_vm_lock();
 	err = watched_range(lpBaseAddress, dwRegionSize, &r);
 	if (!err && r->written) {
@@ -234,6 +250,30 @@ UINT WINAPI ResetWriteWatch(LPVOID lpBaseAddress, SIZE_T dwRegionSize)
  * fail with EFAULT on the write-protected pages, where Windows' would count
  * as a write. These wrappers open and mark the pages first, then call the
  * C library. They cost one atomic load when no fallback watch exists. */
+/* The system calls themselves, for static binaries where dlsym(RTLD_NEXT)
+ * finds nothing (glibc's static read is the symbol this file replaces). */
+static ssize_t raw_read(int fd, void *buf, size_t n)
+{
+	return syscall(SYS_read, fd, buf, n);
+}
+
+static ssize_t raw_pread(int fd, void *buf, size_t n, off_t off)
+{
+	return syscall(SYS_pread64, fd, buf, n, off);
+}
+
+#define raw_pread64 raw_pread
+
+static ssize_t raw_readv(int fd, const struct iovec *iov, int cnt)
+{
+	return syscall(SYS_readv, fd, iov, cnt);
+}
+
+static ssize_t raw_preadv(int fd, const struct iovec *iov, int cnt, off_t off)
+{
+	return syscall(SYS_preadv, fd, iov, cnt, (long)off, 0L);
+}
+
 typedef ssize_t (*read_fn)(int, void *, size_t);
 typedef ssize_t (*pread_fn)(int, void *, size_t, off_t);
 typedef ssize_t (*readv_fn)(int, const struct iovec *, int);
@@ -244,7 +284,9 @@ typedef ssize_t (*preadv_fn)(int, const struct iovec *, int, off_t);
 #define NEXT(name, type) \
 	static type next_##name; \
 	if (!next_##name) \
-		next_##name = (type)dlsym(RTLD_NEXT, #name)
+		next_##name = (type)dlsym(RTLD_NEXT, #name); \
+	if (!next_##name) /* a static binary has no next object */ \
+		next_##name = raw_##name
 
 MEMAPI_EXPORT ssize_t read(int fd, void *buf, size_t n)
 {

@@ -13,6 +13,7 @@
 
 struct mt_maps {
 	int            fd;            /* /proc/PID/maps                               */
+	pid_t          pid;           /* 0: the calling process                       */
 	bool           query;         /* PROCMAP_QUERY works on fd                    */
 	struct mt_vma *vmas;          /* parsed copy when !query, sorted by address  */
 	size_t         count;
@@ -130,6 +131,7 @@ int mt_maps_open(pid_t pid, struct mt_maps **out)
 
 	if (!m)
 		return ENOMEM;
+	m->pid = pid;
 	m->fd = open_maps(pid);
 	if (m->fd < 0) {
 		err = errno;
@@ -161,6 +163,13 @@ int mt_maps_find(struct mt_maps *m, uintptr_t addr, struct mt_vma *out)
 
 	if (m->query) {
 		err = query(m->fd, addr, out);
+		if (err == EBADF) {
+			/* The program closed our descriptor (daemons close all
+			 * of theirs): open the file again. */
+			if ((m->fd = open_maps(m->pid)) < 0)
+				return errno;
+			err = query(m->fd, addr, out);
+		}
 		if (err == ENOENT || err == ESRCH)
 			return ENOENT;
 		if (err != ENOTTY && err != EINVAL)

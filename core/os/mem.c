@@ -54,7 +54,7 @@ static size_t read_huge_page_size(void)
 	return kib * 1024;
 }
 
-int mt_os_init(void)
+int mt_os_init(unsigned disable)
 {
 	long ps = sysconf(_SC_PAGESIZE);
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -65,8 +65,8 @@ int mt_os_init(void)
 	mt_os.min_address = 0x10000;
 	mt_os.max_address = (uintptr_t)1 << 47;
 	mt_os.cpu_count = n > 0 ? (unsigned)n : 1;
-	mt_os.has_procmap_query = mt_maps_probe() == 0;
-	mt_os.has_wp_async = mt_os_wp_probe() == 0;
+	mt_os.has_procmap_query = !(disable & MT_OS_NO_PROCMAP_QUERY) && mt_maps_probe() == 0;
+	mt_os.has_wp_async = !(disable & MT_OS_NO_WP_ASYNC) && mt_os_wp_probe() == 0;
 	return 0;
 }
 
@@ -132,11 +132,8 @@ int mt_os_reserve(void **addr, size_t size, size_t align, int prot, bool fixed, 
 	int flags = MAP_PRIVATE | MAP_ANONYMOUS;
 	void *p;
 
-	if (huge) {
-		/* hugetlb pages cannot be committed lazily: map them read-write. */
+	if (huge)       /* hugetlb pages cannot be committed lazily */
 		flags |= MAP_HUGETLB | MAP_POPULATE;
-		prot = PROT_READ | PROT_WRITE;
-	}
 	if (fixed) {
 		p = mt_os_calls.mmap(*addr, size, prot, flags | MAP_FIXED_NOREPLACE, -1, 0);
 		if (p == MAP_FAILED)
@@ -191,27 +188,48 @@ int mt_os_discard(void *addr, size_t size)
 	return mt_os_calls.madvise(addr, size, MADV_DONTNEED) ? errno : 0;
 }
 
+/* Whether the calling process may write to the page, from the kernel's map. */
+static bool writable_page(const void *p)
+{
+	struct mt_maps *m;
+	struct mt_vma v;
+	bool w = false;
+
+	if (mt_maps_open(0, &m))
+		return false;
+	if (!mt_maps_find(m, (uintptr_t)p, &v))
+		w = v.start <= (uintptr_t)p && (v.flags & MT_VMA_WRITE);
+	mt_maps_close(m);
+	return w;
+}
+
+int mt_os_resident(void *addr, size_t size, unsigned char *vec)
+{
+	return mincore(addr, size, vec) ? errno : 0;
+}
+
+/* For memory the library does not own: only writable mappings are touched
+ * (a write to anything else would fault); the others are reported by
+ * residency alone. */
 int mt_os_reset_undo(void *addr, size_t size)
 {
-	size_t pages = size / mt_os.page_size, i;
+	size_t pages = size / mt_os.page_size;
 	unsigned char vec[256];
 	int lost = 0;
 
-	for (i = 0; i < pages; i += sizeof vec) {
+	for (size_t i = 0; i < pages; i += sizeof vec) {
 		size_t n = pages - i < sizeof vec ? pages - i : sizeof vec;
 		char *base = (char *)addr + i * mt_os.page_size;
 
 		if (mincore(base, n * mt_os.page_size, vec))
 			return errno;
 		for (size_t j = 0; j < n; j++) {
-			volatile char *p = base + j * mt_os.page_size;
+			unsigned char *p = (unsigned char *)base + j * mt_os.page_size;
 
-			if (!(vec[j] & 1)) {
+			if (!(vec[j] & 1))
 				lost = 1;
-				continue;
-			}
-			/* A write cancels MADV_FREE for a page still resident. */
-			*p = *p;
+			else if (writable_page(p))
+				__atomic_fetch_add(p, 0, __ATOMIC_RELAXED);
 		}
 	}
 	return lost ? ENOENT : 0;

@@ -39,7 +39,13 @@ extern struct mt_os_calls mt_os_calls;
 /* Restores the real syscalls (for tests that injected failures). */
 void mt_os_calls_reset(void);
 
-int  mt_os_init(void);
+/* Facilities mt_os_init must not use (they are not even probed). */
+enum {
+	MT_OS_NO_WP_ASYNC      = 1 << 0,
+	MT_OS_NO_PROCMAP_QUERY = 1 << 1,
+};
+
+int  mt_os_init(unsigned disable);
 
 /* Probes run by mt_os_init: 0 when the facility works. */
 int  mt_maps_probe(void);
@@ -48,7 +54,7 @@ int  mt_os_wp_probe(void);
 /* Maps [*addr, +size) with prot (PROT_NONE for a reservation), aligned to
  * align (power of two >= page). With fixed, *addr is required and existing
  * mappings are never replaced (EEXIST). With huge, the pages come from
- * hugetlbfs and are mapped read-write whatever prot says. */
+ * hugetlbfs and are populated at once. */
 int  mt_os_reserve(void **addr, size_t size, size_t align, int prot, bool fixed, bool huge);
 int  mt_os_release(void *addr, size_t size);
 
@@ -64,6 +70,9 @@ int  mt_os_reset(void *addr, size_t size);
 
 /* Drops the contents now; pages stay accessible and read as zero. */
 int  mt_os_discard(void *addr, size_t size);
+
+/* mincore(): bit 0 of vec[i] set when page i of the range is resident. */
+int  mt_os_resident(void *addr, size_t size, unsigned char *vec);
 
 /* Cancels mt_os_reset for the pages still resident. Returns 0 when every
  * page kept its contents, ENOENT when at least one was already dropped. */
@@ -137,7 +146,9 @@ int  mt_os_wp_scan_pid(pid_t pid, uintptr_t addr, size_t size, size_t max,
  * to the parent's address space. */
 int  mt_os_wp_after_fork(void);
 
-/* For tests: forget the probed kernel support, forcing the fallbacks. */
-void mt_os_disable_wp_async(void);
+/* fork() handlers of every lock in the library (init.c calls them). */
+enum mt_fork_phase { MT_FORK_PREPARE, MT_FORK_PARENT, MT_FORK_CHILD };
+void mt_os_atfork(enum mt_fork_phase phase);
+
 
 #endif

@@ -136,11 +136,22 @@ static int scan_fd(int fd, uintptr_t start, size_t size, size_t max, bool reset,
 int mt_os_wp_scan(void *addr, size_t size, size_t max, bool reset,
                   mt_wp_range_fn *out, void *ctx, size_t *count)
 {
-	int fd = self_pagemap();
+	int fd = self_pagemap(), err;
 
 	if (fd < 0)
 		return errno;
-	return scan_fd(fd, (uintptr_t)addr, size, max, reset, out, ctx, count);
+	err = scan_fd(fd, (uintptr_t)addr, size, max, reset, out, ctx, count);
+	if (err == EBADF) {
+		/* Closed behind our back: reopen once (pagemap_pid forces it). */
+		pthread_mutex_lock(&fd_lock);
+		pagemap_pid = 0;
+		pagemap = -1;
+		pthread_mutex_unlock(&fd_lock);
+		if ((fd = self_pagemap()) < 0)
+			return errno;
+		err = scan_fd(fd, (uintptr_t)addr, size, max, reset, out, ctx, count);
+	}
+	return err;
 }
 
 int mt_os_wp_scan_pid(pid_t pid, uintptr_t addr, size_t size, size_t max,
@@ -208,7 +219,13 @@ int mt_os_wp_after_fork(void)
 	return uffd < 0 ? ENOSYS : 0;
 }
 
-void mt_os_disable_wp_async(void)
+void mt_os_atfork(enum mt_fork_phase phase)
 {
-	mt_os.has_wp_async = false;
+	if (phase == MT_FORK_PREPARE)
+		pthread_mutex_lock(&fd_lock);
+	else if (phase == MT_FORK_PARENT)
+		pthread_mutex_unlock(&fd_lock);
+	else
+		pthread_mutex_init(&fd_lock, NULL);
 }
+

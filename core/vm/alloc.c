@@ -35,14 +35,15 @@ static DWORD check_request(const struct alloc_req *rq)
 		return ERROR_INVALID_PARAMETER;
 	if (!mt_protect_valid(rq->protect, false))
 		return ERROR_INVALID_PARAMETER;
-	if ((t & (MEM_WRITE_WATCH | MEM_TOP_DOWN | MEM_RESERVE_PLACEHOLDER |
-	          MEM_REPLACE_PLACEHOLDER)) && !(t & MEM_RESERVE))
+	if ((t & (MEM_WRITE_WATCH | MEM_RESERVE_PLACEHOLDER | MEM_REPLACE_PLACEHOLDER)) &&
+	    !(t & MEM_RESERVE))
 		return ERROR_INVALID_PARAMETER;
 	if ((t & MEM_PHYSICAL) &&
 	    ((t & ~MEM_TOP_DOWN) != (MEM_RESERVE | MEM_PHYSICAL) || rq->protect != PAGE_READWRITE))
 		return ERROR_INVALID_PARAMETER;
 	if ((t & MEM_LARGE_PAGES) &&
 	    ((t & (MEM_RESERVE | MEM_COMMIT)) != (MEM_RESERVE | MEM_COMMIT) ||
+	     (rq->protect & PAGE_GUARD) ||
 	     (t & (MEM_WRITE_WATCH | MEM_PHYSICAL | MEM_RESERVE_PLACEHOLDER))))
 		return ERROR_INVALID_PARAMETER;
 	if ((t & MEM_RESERVE_PLACEHOLDER) &&
@@ -62,7 +63,11 @@ static int reserve_placed(const struct alloc_req *rq, size_t span, int prot, voi
 {
 	size_t align = rq->align ? rq->align : mt_os.granularity;
 	uintptr_t lo = rq->lowest ? rq->lowest : mt_os.min_address;
-	uintptr_t hi = rq->highest ? rq->highest + 1 : mt_os.max_address;
+	/* The last 64 KiB below max_address is not usable: the kernel keeps its
+	 * top page (TASK_SIZE is 2^47 - 4096), and Windows' highest user address
+	 * is 0x7FFFFFFEFFFF too. Without this cap MEM_TOP_DOWN always failed. */
+	uintptr_t limit = mt_os.max_address - mt_os.granularity;
+	uintptr_t hi = rq->highest && rq->highest < limit ? rq->highest + 1 : limit;
 	bool top = rq->type & MEM_TOP_DOWN;
 	int err = ENOMEM;
 
@@ -159,6 +164,7 @@ static DWORD new_region(const struct alloc_req *rq, void **out)
 	size_t span = mt_gran_up(size);
 	bool huge = rq->type & MEM_LARGE_PAGES;
 	struct mt_region *r;
+	int prot;
 	void *p;
 	DWORD err;
 
@@ -171,7 +177,15 @@ static DWORD new_region(const struct alloc_req *rq, void **out)
 			return ERROR_INVALID_PARAMETER;
 		size = span = rq->size;
 	}
-	if ((err = reserve_os(rq, base, span, initial_prot(rq, size, span), &p)))
+	prot = initial_prot(rq, size, span);
+	err = reserve_os(rq, base, span, prot, &p);
+	if (err == ERROR_NOT_ENOUGH_MEMORY && prot != PROT_NONE && !huge) {
+		/* Address space or commit charge? Reserve first, so that a
+		 * failing commit reports ERROR_COMMITMENT_LIMIT as Windows does. */
+		prot = PROT_NONE;
+		err = reserve_os(rq, base, span, prot, &p);
+	}
+	if (err)
 		return err;
 	r = mt_region_new((uintptr_t)p, size, span,
 	                  rq->type & MEM_RESERVE_PLACEHOLDER ? PAGE_NOACCESS : rq->protect,
@@ -190,7 +204,7 @@ static DWORD new_region(const struct alloc_req *rq, void **out)
 		err = mt_cfg_update(r, rq->protect, true);
 	if (!err && (rq->type & MEM_COMMIT)) {
 		/* Mapped with its final protection already: only the table. */
-		bool mapped = huge || initial_prot(rq, size, span) != PROT_NONE;
+		bool mapped = huge || prot != PROT_NONE;
 
 		mt_vm_change_begin();
 		err = mapped ? mt_runs_set(r, 0, mt_pages(size), MEM_COMMIT,
@@ -248,41 +262,22 @@ static DWORD commit_existing(const struct alloc_req *rq, void **out)
 static DWORD reset(const struct alloc_req *rq, void **out)
 {
 	uintptr_t start = mt_page_down(rq->addr), end = mt_page_up(rq->addr + rq->size);
-	struct mt_region *r;
-	DWORD err = 0;
-	int e;
+	bool lost = false;
+	DWORD err;
 
 	if (!rq->addr || end <= start)
 		return ERROR_INVALID_ADDRESS;
 	if (!mt_protect_valid(rq->protect, true))
 		return ERROR_INVALID_PARAMETER;
-	mt_vm_lock();
-	r = mt_vm_find(start);
-	if (r) {
-		size_t first = mt_pages(start - r->rec.base);
-
-		if (end > mt_region_end(r))
-			err = ERROR_INVALID_ADDRESS;
-		for (size_t i = mt_run_at(r, first); !err && i < r->rec.run_count &&
-		     r->runs[i].first_page < mt_pages(end - r->rec.base); i++)
-			if (r->runs[i].state != MEM_COMMIT)
-				err = ERROR_INVALID_ADDRESS;
-	} else if (mt_vm_find_span(start)) {
-		err = ERROR_INVALID_ADDRESS;
-	}
-	mt_vm_unlock();
-	if (err)
-		return err;
 	if (rq->type == MEM_RESET)
-		e = mt_os_reset((void *)start, end - start);
+		err = mt_vm_reset(start, end);
 	else
-		e = mt_os_reset_undo((void *)start, end - start);
-	if (e == ENOENT)
-		return ERROR_INVALID_ADDRESS;   /* RESET_UNDO: some data was lost */
-	if (e)
-		return e == ENOMEM ? ERROR_INVALID_ADDRESS : mt_error_from_errno(e);
-	*out = (void *)start;
-	return 0;
+		err = mt_vm_reset_undo(start, end, &lost);
+	if (!err && lost)
+		err = ERROR_INVALID_ADDRESS;    /* RESET_UNDO: some data was lost */
+	if (!err)
+		*out = (void *)start;
+	return err;
 }
 
 /* MEM_REPLACE_PLACEHOLDER: [addr, +size) must be exactly one placeholder,

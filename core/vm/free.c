@@ -13,6 +13,10 @@ static DWORD decommit(struct mt_region *r, size_t first, size_t count)
 	DWORD err;
 	int e;
 
+	/* Decommitted pages are unlocked, as on Windows; the kernel refuses to
+	 * drop locked pages otherwise. */
+	if (r->locked)
+		mt_os_unlock((void *)a, count * mt_os.page_size);
 	if ((e = mt_os_decommit((void *)a, count * mt_os.page_size)))
 		return mt_error_from_errno(e);
 	if (r->locked)
@@ -72,47 +76,42 @@ static DWORD release(uintptr_t addr, size_t size)
 	return 0;
 }
 
-/* A new placeholder for [base, +size) owning span bytes of the OS range. */
-static DWORD add_placeholder(uintptr_t base, size_t size, size_t span)
+static struct mt_region *new_placeholder(uintptr_t base, size_t size, size_t span)
 {
-	struct mt_region *r = mt_region_new(base, size, span, PAGE_NOACCESS, MEM_PRIVATE,
-	                                    MEMAPI_REGION_PLACEHOLDER);
-	DWORD err;
-
-	if (!r)
-		return ERROR_NOT_ENOUGH_MEMORY;
-	if ((err = mt_vm_insert(r)))
-		mt_region_free(r);
-	return err;
+	return mt_region_new(base, size, span, PAGE_NOACCESS, MEM_PRIVATE, MEMAPI_REGION_PLACEHOLDER);
 }
 
 /* Splits placeholder r so that [addr, +size) becomes a placeholder of its
- * own. Allocates everything first so that failure leaves r untouched. */
+ * own; r keeps the lowest piece. Everything that can fail happens before
+ * the table changes. */
 static DWORD split(struct mt_region *r, uintptr_t addr, size_t size)
 {
 	uintptr_t base = r->rec.base, end = mt_region_end(r), span_end = base + r->span;
-	DWORD err = 0;
+	struct mt_region *above = NULL, *mid = NULL;
 
 	if (addr % mt_os.granularity || size % mt_os.granularity || addr + size > end ||
 	    (addr == base && size == r->rec.size))
 		return ERROR_INVALID_PARAMETER;
-	if (mt_vm_reserve_slots(2))
+	if ((addr + size < end &&
+	     !(above = new_placeholder(addr + size, end - addr - size, span_end - addr - size))) ||
+	    (addr > base && !(mid = new_placeholder(addr, size, size))) ||
+	    mt_vm_reserve_slots(2)) {
+		mt_region_free(above);
+		mt_region_free(mid);
 		return ERROR_NOT_ENOUGH_MEMORY;
-	mt_vm_change_begin();
-	if (addr + size < end)
-		err = add_placeholder(addr + size, end - addr - size, span_end - addr - size);
-	if (!err && addr > base)
-		err = add_placeholder(addr, size, size);
-	if (!err) {
-		/* r keeps the lowest piece. */
-		mt_vm.reserved -= r->rec.size;
-		r->rec.size = addr > base ? addr - base : size;
-		r->span = r->rec.size;
-		r->runs[0].page_count = mt_pages(r->rec.size);
-		mt_vm.reserved += r->rec.size;
 	}
+	mt_vm_change_begin();
+	mt_vm.reserved -= r->rec.size;
+	r->rec.size = addr > base ? addr - base : size;
+	r->span = r->rec.size;
+	r->runs[0].page_count = mt_pages(r->rec.size);
+	mt_vm.reserved += r->rec.size;
+	if (above)
+		mt_vm_insert(above);    /* cannot fail: the slots are reserved */
+	if (mid)
+		mt_vm_insert(mid);
 	mt_vm_change_end();
-	return err;
+	return 0;
 }
 
 /* Turns an allocation made from a placeholder back into a placeholder. */

@@ -32,10 +32,8 @@ static void set_bit(uint8_t *v, size_t i, bool on)
 		v[i / 8] &= (uint8_t)~(1u << (i % 8));
 }
 
-/* Checks that [start, end) lies in one allocation and is committed with
- * some access. Returns the region (NULL for foreign memory) via *out. */
-static DWORD committed_range(uintptr_t start, uintptr_t end, struct mt_region **out,
-                             bool need_access)
+DWORD mt_vm_committed_range(uintptr_t start, uintptr_t end, struct mt_region **out,
+                            bool need_access)
 {
 	struct mt_region *r = mt_vm_find(start), *n;
 
@@ -154,7 +152,7 @@ BOOL WINAPI VirtualLock(LPVOID lpAddress, SIZE_T dwSize)
 	if ((err = page_range(lpAddress, dwSize, &start, &end)))
 		return mt_fail(err);
 	mt_vm_lock();
-	err = committed_range(start, end, &r, true);
+	err = mt_vm_committed_range(start, end, &r, true);
 	if (!err && (e = mt_os_lock((void *)start, end - start)))
 		err = e == ENOMEM && !r ? ERROR_INVALID_ADDRESS : lock_error(e);
 	if (!err)
@@ -173,7 +171,7 @@ BOOL WINAPI VirtualUnlock(LPVOID lpAddress, SIZE_T dwSize)
 	if ((err = page_range(lpAddress, dwSize, &start, &end)))
 		return mt_fail(err);
 	mt_vm_lock();
-	err = committed_range(start, end, &r, false);
+	err = mt_vm_committed_range(start, end, &r, false);
 	if (!err)
 		err = r ? unlock_own(r, start, end) : foreign_unlock(start, end);
 	if (!err)
@@ -192,7 +190,7 @@ static DWORD checked_range(PVOID addr, SIZE_T size, uintptr_t *start, uintptr_t 
 	if ((err = page_range(addr, size, start, end)))
 		return err;
 	mt_vm_lock();
-	err = committed_range(*start, *end, &r, false);
+	err = mt_vm_committed_range(*start, *end, &r, false);
 	mt_vm_unlock();
 	return err;
 }
@@ -213,33 +211,31 @@ DWORD WINAPI OfferVirtualMemory(PVOID VirtualAddress, SIZE_T Size, OFFER_PRIORIT
 {
 	uintptr_t start, end;
 	DWORD err;
-	int e;
 
+	mt_init();
 	if (Priority < VmOfferPriorityVeryLow || Priority > VmOfferPriorityNormal)
 		return ERROR_INVALID_PARAMETER;
 	/* Offered memory must be page aligned on Windows: no rounding. */
 	if ((uintptr_t)VirtualAddress % mt_os.page_size || Size % mt_os.page_size)
 		return ERROR_INVALID_PARAMETER;
-	if ((err = checked_range(VirtualAddress, Size, &start, &end)))
+	if ((err = page_range(VirtualAddress, Size, &start, &end)))
 		return err;
-	e = mt_os_reset((void *)start, end - start);
-	return e ? mt_error_from_errno(e) : ERROR_SUCCESS;
+	return mt_vm_reset(start, end);
 }
 
 DWORD WINAPI ReclaimVirtualMemory(const void *VirtualAddress, SIZE_T Size)
 {
 	uintptr_t start, end;
+	bool lost;
 	DWORD err;
-	int e;
 
+	mt_init();
 	if ((uintptr_t)VirtualAddress % mt_os.page_size || Size % mt_os.page_size)
 		return ERROR_INVALID_PARAMETER;
-	if ((err = checked_range((PVOID)VirtualAddress, Size, &start, &end)))
+	if ((err = page_range((PVOID)VirtualAddress, Size, &start, &end)) ||
+	    (err = mt_vm_reset_undo(start, end, &lost)))
 		return err;
-	e = mt_os_reset_undo((void *)start, end - start);
-	if (e == ENOENT)
-		return ERROR_BUSY;      /* contents were discarded: rewrite them */
-	return e ? mt_error_from_errno(e) : ERROR_SUCCESS;
+	return lost ? ERROR_BUSY : ERROR_SUCCESS;   /* busy: rewrite the contents */
 }
 
 static DWORD prefetch_other(pid_t pid, ULONG_PTR n, PWIN32_MEMORY_RANGE_ENTRY v)

@@ -140,7 +140,7 @@ DWORD mt_vm_protect(uintptr_t addr, size_t size, DWORD prot, DWORD *old)
 	/* Here 0x40000000 reads as PAGE_TARGETS_NO_UPDATE (same value). */
 	if (!mt_protect_valid(prot, true))
 		return ERROR_INVALID_PARAMETER;
-	if (end <= start || end < addr || end > mt_os.max_address)
+	if (!size || end <= start || end < addr || end > mt_os.max_address)
 		return ERROR_INVALID_PARAMETER;
 	mt_vm_lock();
 	r = mt_vm_find(start);
@@ -159,6 +159,7 @@ BOOL WINAPI VirtualProtect(LPVOID lpAddress, SIZE_T dwSize, DWORD flNewProtect,
 {
 	DWORD old = 0, err;
 
+	mt_init();
 	if (!lpflOldProtect)
 		return mt_fail(ERROR_NOACCESS);
 	err = mt_vm_protect((uintptr_t)lpAddress, dwSize, flNewProtect, &old);

@@ -12,7 +12,8 @@ struct kview {
 	uintptr_t base, end;          /* the allocation                            */
 	DWORD     type;               /* MEM_IMAGE, MEM_MAPPED, MEM_PRIVATE        */
 	DWORD     alloc_protect;
-	uint64_t  committed;          /* bytes with any access                     */
+	uint64_t  committed;          /* bytes of mappings with any access         */
+	bool      physical;           /* own MEM_PHYSICAL reservation              */
 };
 
 static bool same_file(const struct mt_vma *a, const struct mt_vma *b)
@@ -33,7 +34,7 @@ static DWORD vma_type(const struct mt_vma *v)
 {
 	if (!strcmp(v->name, "[vdso]"))
 		return MEM_IMAGE;
-	if (v->inode || (v->flags & MT_VMA_SHARED) || !strcmp(v->name, "[vvar]"))
+	if (v->inode || (v->flags & MT_VMA_SHARED) || !strncmp(v->name, "[vvar", 5))
 		return MEM_MAPPED;
 	return MEM_PRIVATE;
 }
@@ -90,6 +91,16 @@ static pthread_mutex_t self_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct mt_maps *self_maps;
 static pid_t self_maps_pid;
 
+void mt_query_atfork(enum mt_fork_phase phase)
+{
+	if (phase == MT_FORK_PREPARE)
+		pthread_mutex_lock(&self_lock);
+	else if (phase == MT_FORK_PARENT)
+		pthread_mutex_unlock(&self_lock);
+	else
+		pthread_mutex_init(&self_lock, NULL);
+}
+
 static int maps_open(pid_t pid, struct mt_maps **m)
 {
 	pid_t me;
@@ -133,7 +144,10 @@ static DWORD query_kernel(pid_t pid, uintptr_t addr, uintptr_t clip,
 		return e == ENOENT || e == ESRCH ? ERROR_INVALID_PARAMETER : ERROR_ACCESS_DENIED;
 	e = mt_maps_find(m, page, &v);
 	if (e || v.start > page) {
-		uintptr_t end = e ? mt_os.max_address : v.start;
+		/* Free space ends at the next mapping or at the top of the range
+		 * GetSystemInfo reports ([vsyscall] lies beyond it). */
+		uintptr_t top = mt_os.max_address - mt_os.granularity;
+		uintptr_t end = e || v.start > top ? top : v.start;
 
 		fill_free(mbi, page, end < clip ? end : clip);
 		if (k)
@@ -177,40 +191,57 @@ static void fill_own(const struct mt_region *r, uintptr_t page, MEMORY_BASIC_INF
 	mbi->Type = r->rec.type;
 }
 
-/* Own table first; the kernel only for what the library does not own. */
-static DWORD query_self(uintptr_t addr, MEMORY_BASIC_INFORMATION *mbi, struct kview *k,
-                        const struct mt_region **own)
+static void own_view(const struct mt_region *r, struct kview *k)
+{
+	k->base = r->rec.base;
+	k->end = mt_region_end(r);
+	k->type = r->rec.type;
+	k->alloc_protect = r->rec.allocation_protect;
+	k->physical = r->rec.flags & MEMAPI_REGION_PHYSICAL;
+	k->committed = 0;
+	for (size_t i = 0; i < r->rec.run_count; i++)
+		if (r->runs[i].state == MEM_COMMIT)
+			k->committed += r->runs[i].page_count * mt_os.page_size;
+}
+
+/* Own table first; the kernel only for what the library does not own.
+ * Answers are built in locals and stored after the lock is dropped: the
+ * caller's buffer may sit in fallback-watched or guarded memory, and a
+ * fault there must not find this thread holding the lock. */
+static DWORD query_self(uintptr_t addr, MEMORY_BASIC_INFORMATION *out, struct kview *kout)
 {
 	uintptr_t page = mt_page_down(addr), clip;
+	MEMORY_BASIC_INFORMATION mbi;
+	struct kview k = { 0 };
 	struct mt_region *r, *next;
+	DWORD err = 0;
 
 	mt_vm_lock();
 	r = mt_vm_find_span(page);
 	if (r && page < mt_region_end(r)) {
-		fill_own(r, page, mbi);
-		*own = r;
+		fill_own(r, page, &mbi);
+		own_view(r, &k);
 		mt_vm_unlock();
-		return 0;
-	}
-	*own = NULL;
-	if (r) {                        /* the unusable rest of a 64 KiB unit */
-		fill_free(mbi, page, r->rec.base + r->span);
+	} else if (r) {                 /* the unusable rest of a 64 KiB unit */
+		fill_free(&mbi, page, r->rec.base + r->span);
 		mt_vm_unlock();
-		if (k)
-			k->type = 0;
-		return 0;
+	} else {
+		next = mt_vm_next(page);
+		clip = next ? next->rec.base : UINTPTR_MAX;
+		mt_vm_unlock();
+		err = query_kernel(0, addr, clip, &mbi, &k);
 	}
-	next = mt_vm_next(page);
-	clip = next ? next->rec.base : UINTPTR_MAX;
-	mt_vm_unlock();
-	return query_kernel(0, addr, clip, mbi, k);
+	if (!err) {
+		*out = mbi;
+		if (kout)
+			*kout = k;
+	}
+	return err;
 }
 
 DWORD mt_query_self(uintptr_t addr, MEMORY_BASIC_INFORMATION *mbi)
 {
-	const struct mt_region *own;
-
-	return query_self(addr, mbi, NULL, &own);
+	return query_self(addr, mbi, NULL);
 }
 
 /* VirtualQuery of the calling process (pid 0) or of another one. */
@@ -222,7 +253,8 @@ static SIZE_T query(pid_t pid, LPCVOID addr, PMEMORY_BASIC_INFORMATION mbi, SIZE
 		return mt_fail(ERROR_BAD_LENGTH);
 	if (!mbi)
 		return mt_fail(ERROR_NOACCESS);
-	if ((uintptr_t)addr >= mt_os.max_address)
+	/* Above lpMaximumApplicationAddress, as on Windows. */
+	if ((uintptr_t)addr >= mt_os.max_address - mt_os.granularity)
 		return mt_fail(ERROR_INVALID_PARAMETER);
 	err = pid ? mt_query_kernel(pid, (uintptr_t)addr, mbi) : mt_query_self((uintptr_t)addr, mbi);
 	if (err)
@@ -265,7 +297,6 @@ static void region_info_flags(WIN32_MEMORY_REGION_INFORMATION *info, DWORD type,
 static DWORD region_info(HANDLE process, uintptr_t addr, WIN32_MEMORY_REGION_INFORMATION *info)
 {
 	MEMORY_BASIC_INFORMATION mbi;
-	const struct mt_region *own;
 	struct kview k = { 0 };
 	bool self;
 	pid_t pid;
@@ -273,7 +304,7 @@ static DWORD region_info(HANDLE process, uintptr_t addr, WIN32_MEMORY_REGION_INF
 
 	if ((err = mt_process_resolve(process, PROCESS_QUERY_INFORMATION, &self, &pid)))
 		return err;
-	err = self ? query_self(addr, &mbi, &k, &own) : query_kernel(pid, addr, UINTPTR_MAX, &mbi, &k);
+	err = self ? query_self(addr, &mbi, &k) : query_kernel(pid, addr, UINTPTR_MAX, &mbi, &k);
 	if (err)
 		return err;
 	if (mbi.State == MEM_FREE)
@@ -281,22 +312,12 @@ static DWORD region_info(HANDLE process, uintptr_t addr, WIN32_MEMORY_REGION_INF
 	memset(info, 0, sizeof *info);
 	info->AllocationBase = mbi.AllocationBase;
 	info->AllocationProtect = mbi.AllocationProtect;
-	if (self && own) {
-		mt_vm_lock();
-		info->RegionSize = own->rec.size;
-		for (size_t i = 0; i < own->rec.run_count; i++)
-			if (own->runs[i].state == MEM_COMMIT)
-				info->CommitSize += own->runs[i].page_count * mt_os.page_size;
-		mt_vm_unlock();
-		if (own->rec.flags & MEMAPI_REGION_PHYSICAL)
-			info->MappedPhysical = 1;
-		else
-			region_info_flags(info, own->rec.type, own->rec.type == MEM_MAPPED);
-		return 0;
-	}
 	info->RegionSize = k.end - k.base;
 	info->CommitSize = k.committed;
-	region_info_flags(info, k.type, false);
+	if (k.physical)
+		info->MappedPhysical = 1;
+	else
+		region_info_flags(info, k.type, false);
 	return 0;
 }
 
@@ -314,7 +335,7 @@ BOOL WINAPI QueryVirtualMemoryInformation(HANDLE Process, const VOID *VirtualAdd
 		return mt_fail(ERROR_BAD_LENGTH);
 	if (!MemoryInformation)
 		return mt_fail(ERROR_NOACCESS);
-	if ((uintptr_t)VirtualAddress >= mt_os.max_address)
+	if ((uintptr_t)VirtualAddress >= mt_os.max_address - mt_os.granularity)
 		return mt_fail(ERROR_INVALID_PARAMETER);
 	err = region_info(Process, (uintptr_t)VirtualAddress, MemoryInformation);
 	if (err)

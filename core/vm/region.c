@@ -123,6 +123,7 @@ void mt_region_free(struct mt_region *r)
 	free(r->runs);
 	free(r->written);
 	free(r->locked);
+	free(r->reset);
 	free(r);
 }
 
