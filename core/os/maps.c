@@ -35,6 +35,9 @@ static int query(int fd, uintptr_t addr, struct mt_vma *out)
 	struct procmap_query q;
 
 	memset(&q, 0, sizeof q);
+	/* Zeroed so that tools that do not know this ioctl (valgrind) see
+	 * the name the kernel writes as defined. */
+	memset(out->name, 0, sizeof out->name);
 	q.size = sizeof q;
 	q.query_flags = PROCMAP_QUERY_COVERING_OR_NEXT_VMA;
 	q.query_addr = addr;
