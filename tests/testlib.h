@@ -8,6 +8,7 @@
 #include <windows.h>
 #include <memapi.h>
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -27,6 +28,19 @@ int tl_run(Suite *s);
 #define ck_assert_last_error(code) \
 	ck_assert_msg(GetLastError() == (DWORD)(code), "GetLastError() is %lu, expected %lu (%s)", \
 	              (unsigned long)GetLastError(), (unsigned long)(code), #code)
+
+/* expr must fail (NULL / FALSE) with the given last error. */
+#define ck_assert_null_error(expr, code) do { \
+	SetLastError(0); \
+	ck_assert_ptr_null(expr); \
+	ck_assert_last_error(code); \
+} while (0)
+
+#define ck_assert_false_error(expr, code) do { \
+	SetLastError(0); \
+	ck_assert(!(expr)); \
+	ck_assert_last_error(code); \
+} while (0)
 
 /* True when tests run forked (CK_FORK unset or not "no"): signal tests and
  * tests that leave the process altered need it. */
@@ -58,6 +72,8 @@ enum tl_call { TL_MMAP, TL_MPROTECT, TL_MADVISE, TL_MLOCK, TL_CALLS };
 /* Calls number `after` and later (0-based, counted from now) of the given
  * syscall fail with err; calls before it go through. */
 void tl_inject(enum tl_call call, int err, unsigned after);
+/* The same for `times` calls only (0: no limit). */
+void tl_inject_n(enum tl_call call, int err, unsigned after, unsigned times);
 /* Restores the real syscalls (also done by tl_run's checked fixture). */
 void tl_inject_reset(void);
 /* Calls of the syscall seen since tl_inject (passed and failed). */

@@ -48,6 +48,7 @@ static void group_of(struct mt_maps *m, const struct mt_vma *v, struct kview *k)
 
 	k->base = v->start;
 	k->end = v->end;
+	k->physical = false;            /* callers' kview may be uninitialised */
 	k->committed = is_reserved_vma(v) ? 0 : v->end - v->start;
 	k->alloc_protect = mt_protect_from_vma(v);
 	k->type = vma_type(v);

@@ -87,7 +87,10 @@ if "$mt" maps --pid "$sleeper" 2>"$tmp/err" | head -1 >/dev/null && [ ! -s "$tmp
 # The pkg-config contract: an outside program includes <windows.h> and links.
 make -s install DESTDIR="$tmp/root" PREFIX=/usr BUILD="$build" >/dev/null 2>"$tmp/err" || bad "install: $(head -c 300 "$tmp/err")"
 export PKG_CONFIG_SYSROOT_DIR="$tmp/root" PKG_CONFIG_LIBDIR="$tmp/root/usr/lib/pkgconfig"
-if cc -o "$tmp/outside" tests/fixtures/outside.c $(pkg-config --cflags --libs memapi) 2>"$tmp/err"; then ok; else bad "pkgconfig_build: $(head -c 500 "$tmp/err")"; fi
+# A sanitizer build of the library needs the program built the same way.
+san=""
+if readelf -d "$build/libmemapi.so.1" | grep -q libasan; then san="-fsanitize=address,undefined"; fi
+if cc $san -o "$tmp/outside" tests/fixtures/outside.c $(pkg-config --cflags --libs memapi) 2>"$tmp/err"; then ok; else bad "pkgconfig_build: $(head -c 500 "$tmp/err")"; fi
 if LD_LIBRARY_PATH="$tmp/root/usr/lib" "$tmp/outside" >"$tmp/out" 2>&1; then ok; else bad "pkgconfig_run: $(cat "$tmp/out")"; fi
 has pkgconfig_output "$tmp/out" '^outside: ok'
 for f in windows.h memoryapi.h heapapi.h winbase.h sysinfoapi.h enclaveapi.h atlthunk.h psapi.h \
