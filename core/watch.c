@@ -55,16 +55,39 @@ void mt_watch_detach(struct mt_region *r)
 	mt_vm.watched--;
 }
 
+/* The child could not get a userfaultfd: its kernel-watched regions move to
+ * the fallback, every page "not written". */
+static void to_fallback(struct mt_region *r)
+{
+	if (!(r->written = calloc((mt_pages(r->rec.size) + 7) / 8, 1))) {
+		r->rec.flags &= ~MEMAPI_REGION_WRITE_WATCH;   /* GetWriteWatch fails */
+		mt_vm.watched--;
+		return;
+	}
+	r->rec.written = r->written;
+	atomic_fetch_add(&mt_vm.fallback_watched, 1);
+	mt_vm_sync(r, 0, mt_pages(r->rec.size));
+}
+
 void mt_watch_after_fork(void)
 {
-	if (!mt_os.has_wp_async || mt_os_wp_after_fork())
+	bool kernel;
+
+	if (!mt_os.has_wp_async)
 		return;
+	kernel = mt_os_wp_after_fork() == 0;
+	mt_os.has_wp_async = kernel;
+	mt_root_init();         /* watch_mode */
+	mt_vm_change_begin();
 	for (size_t i = 0; i < mt_vm.count; i++) {
 		struct mt_region *r = mt_vm.index[i];
 
-		if ((r->rec.flags & MEMAPI_REGION_WRITE_WATCH) && !r->written)
-			mt_os_wp_register((void *)(uintptr_t)r->rec.base, r->span);
+		if (!(r->rec.flags & MEMAPI_REGION_WRITE_WATCH) || r->written)
+			continue;
+		if (!kernel || mt_os_wp_register((void *)(uintptr_t)r->rec.base, r->span))
+			to_fallback(r);
 	}
+	mt_vm_change_end();
 }
 
 /* Can the page take a write once tracked? Guard and read-only pages fault

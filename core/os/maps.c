@@ -9,11 +9,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct mt_maps {
 	int            fd;            /* /proc/PID/maps                               */
 	pid_t          pid;           /* 0: the calling process                       */
+	dev_t          dev;           /* identity of fd, to notice that the program   */
+	ino_t          ino;           /* closed it and reused the number              */
 	bool           query;         /* PROCMAP_QUERY works on fd                    */
 	struct mt_vma *vmas;          /* parsed copy when !query, sorted by address  */
 	size_t         count;
@@ -127,6 +130,29 @@ static int parse_all(int fd, struct mt_maps *m)
 	return err;
 }
 
+static int reopen(struct mt_maps *m)
+{
+	struct stat st;
+
+	m->fd = open_maps(m->pid);
+	if (m->fd < 0)
+		return errno;
+	if (fstat(m->fd, &st) == 0) {
+		m->dev = st.st_dev;
+		m->ino = st.st_ino;
+	}
+	return 0;
+}
+
+/* Still the file we opened? Programs that close every descriptor they did
+ * not open themselves (daemons) may close ours and reuse its number. */
+static bool still_ours(const struct mt_maps *m)
+{
+	struct stat st;
+
+	return fstat(m->fd, &st) == 0 && st.st_dev == m->dev && st.st_ino == m->ino;
+}
+
 int mt_maps_open(pid_t pid, struct mt_maps **out)
 {
 	struct mt_maps *m = calloc(1, sizeof *m);
@@ -135,9 +161,8 @@ int mt_maps_open(pid_t pid, struct mt_maps **out)
 	if (!m)
 		return ENOMEM;
 	m->pid = pid;
-	m->fd = open_maps(pid);
-	if (m->fd < 0) {
-		err = errno;
+	m->fd = -1;
+	if ((err = reopen(m))) {
 		free(m);
 		return err;
 	}
@@ -154,7 +179,8 @@ void mt_maps_close(struct mt_maps *m)
 {
 	if (!m)
 		return;
-	close(m->fd);
+	if (still_ours(m))
+		close(m->fd);
 	free(m->vmas);
 	free(m);
 }
@@ -166,11 +192,10 @@ int mt_maps_find(struct mt_maps *m, uintptr_t addr, struct mt_vma *out)
 
 	if (m->query) {
 		err = query(m->fd, addr, out);
-		if (err == EBADF) {
-			/* The program closed our descriptor (daemons close all
-			 * of theirs): open the file again. */
-			if ((m->fd = open_maps(m->pid)) < 0)
-				return errno;
+		if (err && err != ENOENT && err != ESRCH && !still_ours(m)) {
+			/* Not ours any more: leave that descriptor alone. */
+			if ((err = reopen(m)))
+				return err;
 			err = query(m->fd, addr, out);
 		}
 		if (err == ENOENT || err == ESRCH)

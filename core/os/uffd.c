@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -17,6 +18,8 @@ static pthread_mutex_t fd_lock = PTHREAD_MUTEX_INITIALIZER;
 static int   uffd = -1;            /* the process's userfaultfd, or -1          */
 static int   pagemap = -1;         /* /proc/self/pagemap                        */
 static pid_t pagemap_pid;          /* whose pagemap: reopened after fork        */
+static dev_t pagemap_dev;          /* its identity: the program may close the   */
+static ino_t pagemap_ino;          /* descriptor and reuse the number           */
 
 static int open_uffd(void)
 {
@@ -42,18 +45,31 @@ static int open_uffd(void)
 	return fd;
 }
 
+static bool pagemap_is_ours(void)
+{
+	struct stat st;
+
+	return fstat(pagemap, &st) == 0 && st.st_dev == pagemap_dev && st.st_ino == pagemap_ino;
+}
+
 /* The pagemap descriptor of the calling process, valid across fork. */
 static int self_pagemap(void)
 {
 	pid_t me = getpid();
 	int fd;
 
+	struct stat st;
+
 	pthread_mutex_lock(&fd_lock);
 	if (pagemap < 0 || pagemap_pid != me) {
-		if (pagemap >= 0)
+		if (pagemap >= 0 && pagemap_is_ours())
 			close(pagemap);
 		pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 		pagemap_pid = me;
+		if (pagemap >= 0 && fstat(pagemap, &st) == 0) {
+			pagemap_dev = st.st_dev;
+			pagemap_ino = st.st_ino;
+		}
 	}
 	fd = pagemap;
 	pthread_mutex_unlock(&fd_lock);
@@ -141,8 +157,8 @@ int mt_os_wp_scan(void *addr, size_t size, size_t max, bool reset,
 	if (fd < 0)
 		return errno;
 	err = scan_fd(fd, (uintptr_t)addr, size, max, reset, out, ctx, count);
-	if (err == EBADF) {
-		/* Closed behind our back: reopen once (pagemap_pid forces it). */
+	if (err && !pagemap_is_ours()) {
+		/* Closed (and maybe reused) behind our back: open it again. */
 		pthread_mutex_lock(&fd_lock);
 		pagemap_pid = 0;
 		pagemap = -1;

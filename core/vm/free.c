@@ -6,6 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+static void clear_bits(uint8_t *v, size_t first, size_t count)
+{
+	for (size_t p = first; v && p < first + count; p++)
+		v[p / 8] &= (uint8_t)~(1u << (p % 8));
+}
+
 /* Decommits [first, +count) of r. Called with the lock held. */
 static DWORD decommit(struct mt_region *r, size_t first, size_t count)
 {
@@ -19,17 +25,15 @@ static DWORD decommit(struct mt_region *r, size_t first, size_t count)
 		mt_os_unlock((void *)a, count * mt_os.page_size);
 	if ((e = mt_os_decommit((void *)a, count * mt_os.page_size)))
 		return mt_error_from_errno(e);
-	if (r->locked)
-		for (size_t p = first; p < first + count; p++)
-			r->locked[p / 8] &= (uint8_t)~(1u << (p % 8));
-	if (r->written)
-		for (size_t p = first; p < first + count; p++)
-			r->written[p / 8] &= (uint8_t)~(1u << (p % 8));
-	else if (r->rec.flags & MEMAPI_REGION_WRITE_WATCH)
-		/* Zapping drops the pages' write protection, which would read as
-		 * "written": protect them again (decommitted pages are clean). */
-		mt_os_wp_reset((void *)a, count * mt_os.page_size);
 	mt_vm_change_begin();
+	/* Decommitted pages are clean: not locked, not written, not reset. */
+	clear_bits(r->locked, first, count);
+	clear_bits(r->written, first, count);
+	clear_bits(r->reset, first, count);
+	if (!r->written && (r->rec.flags & MEMAPI_REGION_WRITE_WATCH))
+		/* Zapping drops the pages' write protection, which would read as
+		 * "written": protect them again. */
+		mt_os_wp_reset((void *)a, count * mt_os.page_size);
 	/* Only the table can fail here (no memory for a split). */
 	err = mt_runs_set(r, first, count, MEM_RESERVE, 0);
 	mt_vm_change_end();
