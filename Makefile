@@ -64,6 +64,8 @@ BENCH_SRC := $(wildcard tests/bench/bench_*.c)
 BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all lib check valgrind bench install uninstall clean
+# Keep test objects: they are intermediates of the pattern chain.
+.SECONDARY:
 all: lib $(MEMTOOL)
 lib: $(LIB_SO) $(LIB_A)
 

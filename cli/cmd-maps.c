@@ -2,8 +2,7 @@
 #include "memtool.h"
 #include "region.h"
 
-#include <getopt.h>
-#include <string.h>
+#include <unistd.h>
 
 struct maps_ctx {
 	bool json;
@@ -21,33 +20,22 @@ static bool print_one(const MEMORY_BASIC_INFORMATION *m, void *p)
 
 int cmd_maps(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "pid", required_argument, NULL, 'p' }, { "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
-	};
 	const struct cmd *self = mt_find_command("maps");
 	struct maps_ctx ctx = { false, true };
-	DWORD pid = 0;
+	struct target_opts o;
 	HANDLE h;
-	int c, rc;
+	int rc;
 
-	while ((c = getopt_long(argc, argv, "hp:j", opts, NULL)) != -1) {
-		if (c == 'p' && !mt_parse_pid(optarg, &pid))
-			return mt_error(MT_EXIT_USAGE, "invalid pid", optarg, "expected a positive number");
-		else if (c == 'j')
-			ctx.json = true;
-		else if (c == 'h')
-			return printf("usage: %s\n", self->usage), MT_EXIT_OK;
-		else if (c != 'p')
-			return mt_usage(self);
-	}
+	if ((rc = mt_parse_target_opts(argc, argv, self, &o)) >= 0)
+		return rc;
 	if (optind != argc)
 		return mt_usage(self);
-	if ((rc = mt_open_target(pid, &h)))
+	ctx.json = o.json;
+	if ((rc = mt_open_target(o.pid, &h)))
 		return rc;
 	if (ctx.json) {
 		printf("{\n");
-		mt_target_json(pid ? pid : GetCurrentProcessId());
+		mt_target_json(o.pid ? o.pid : GetCurrentProcessId());
 		printf(",\n  \"regions\": [");
 	} else {
 		mt_region_text_header();

@@ -2,38 +2,25 @@
 #include "memtool.h"
 #include "region.h"
 
-#include <getopt.h>
+#include <unistd.h>
 
 int cmd_query(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "pid", required_argument, NULL, 'p' }, { "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
-	};
 	const struct cmd *self = mt_find_command("query");
 	MEMORY_BASIC_INFORMATION m;
+	struct target_opts o;
 	uintptr_t addr;
-	DWORD pid = 0;
-	bool json = false;
 	HANDLE h;
-	int c, rc;
+	int rc;
 
-	while ((c = getopt_long(argc, argv, "hp:j", opts, NULL)) != -1) {
-		if (c == 'p' && !mt_parse_pid(optarg, &pid))
-			return mt_error(MT_EXIT_USAGE, "invalid pid", optarg, "expected a positive number");
-		else if (c == 'j')
-			json = true;
-		else if (c == 'h')
-			return printf("usage: %s\n", self->usage), MT_EXIT_OK;
-		else if (c != 'p')
-			return mt_usage(self);
-	}
+	if ((rc = mt_parse_target_opts(argc, argv, self, &o)) >= 0)
+		return rc;
 	if (optind + 1 != argc)
 		return mt_usage(self);
 	if (!mt_parse_address(argv[optind], &addr))
 		return mt_error(MT_EXIT_USAGE, "invalid address", argv[optind],
 		                "expected a hexadecimal address");
-	if ((rc = mt_open_target(pid, &h)))
+	if ((rc = mt_open_target(o.pid, &h)))
 		return rc;
 	if (!VirtualQueryEx(h, (LPCVOID)addr, &m, sizeof m)) {
 		DWORD e = GetLastError();
@@ -45,9 +32,9 @@ int cmd_query(int argc, char **argv)
 		                                             : "the process cannot be read");
 	}
 	CloseHandle(h);
-	if (json) {
+	if (o.json) {
 		printf("{\n");
-		mt_target_json(pid ? pid : GetCurrentProcessId());
+		mt_target_json(o.pid ? o.pid : GetCurrentProcessId());
 		printf(",\n  \"region\":");
 		mt_region_print(&m, true, true);
 		printf("\n}\n");

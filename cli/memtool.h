@@ -38,6 +38,17 @@ void        mt_protect_name(DWORD protect, char *buf, size_t size);
 bool mt_parse_pid(const char *s, DWORD *pid);
 bool mt_parse_address(const char *s, uintptr_t *addr);
 
+/* Options most commands share: --pid PID, --json, -h. */
+struct target_opts {
+	DWORD pid;              /* 0: memtool itself */
+	bool  json;
+};
+
+/* Parses them; returns -1 when the command should go on (optind is at the
+ * first operand), else the exit code to return (-h printed, or usage). */
+int  mt_parse_target_opts(int argc, char **argv, const struct cmd *self,
+                          struct target_opts *o);
+
 /* Output flushed and checked at exit, so `memtool ... | head` behaves. */
 int  mt_finish_output(int code);
 

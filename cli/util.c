@@ -3,6 +3,7 @@
 #include "memtool.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -91,6 +92,32 @@ bool mt_parse_address(const char *s, uintptr_t *addr)
 		return false;
 	*addr = (uintptr_t)v;
 	return true;
+}
+
+int mt_parse_target_opts(int argc, char **argv, const struct cmd *self,
+                         struct target_opts *o)
+{
+	static const struct option opts[] = {
+		{ "pid", required_argument, NULL, 'p' }, { "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	*o = (struct target_opts){ 0, false };
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "hp:j", opts, NULL)) != -1) {
+		if (c == 'p' && !mt_parse_pid(optarg, &o->pid))
+			return mt_error(MT_EXIT_USAGE, "invalid pid", optarg, "expected a positive number");
+		if (c == 'j')
+			o->json = true;
+		if (c == 'h') {
+			printf("usage: %s\n", self->usage);
+			return MT_EXIT_OK;
+		}
+		if (c == '?' || c == ':')
+			return mt_usage(self);
+	}
+	return -1;
 }
 
 int mt_finish_output(int code)
