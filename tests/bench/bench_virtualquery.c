@@ -316,9 +316,9 @@ int main(void)
 		           "." : " -- DISAGREEMENT: the figures compare different answers.");
 	else
 		bench_note(&t, "PROCMAP_QUERY is not available on this kernel (Linux 6.11+): its rows are n/a.");
-	bench_note(&t, "VirtualQuery of memory the library does not own asks the kernel: it opens"
-	           " /proc/self/maps for each call\n"
-	           "(the stack rows compare it with one ioctl on an fd kept open).");
+	bench_note(&t, "VirtualQuery of memory the library does not own asks the kernel: PROCMAP_QUERY on a"
+	           " descriptor it keeps open,\n"
+	           "plus one or two more to find the allocation around it (the stack rows compare it with one ioctl).");
 	bench_table_print(&t);
 	close(maps_fd);
 	return 0;
