@@ -482,6 +482,153 @@ START_TEST(test_memapi_root__walk_matches_snapshot)
 }
 END_TEST
 
+
+/* ---- regressions: behaviours fixed after the first review ---- */
+
+START_TEST(test_VirtualAlloc__reset_undo_readonly_and_guard_pages)
+{
+	char *p = tl_commit_new(4 * TL_PAGE, RW);
+
+	p[0] = 1;
+	p[TL_PAGE] = 2;
+	p[2 * TL_PAGE] = 3;
+	tl_protect(p, TL_PAGE, PAGE_READONLY);
+	tl_protect(p + TL_PAGE, TL_PAGE, PAGE_NOACCESS);
+	tl_protect(p + 2 * TL_PAGE, TL_PAGE, RW | PAGE_GUARD);
+	ck_assert_ptr_eq(VirtualAlloc(p, 4 * TL_PAGE, MEM_RESET, RW), p);
+	/* Undo writes to each kept page: it must not fault on these. */
+	ck_assert_ptr_eq(VirtualAlloc(p, 4 * TL_PAGE, MEM_RESET_UNDO, RW), p);
+	ck_assert_uint_eq(tl_query(p).Protect, PAGE_READONLY);
+	ck_assert_uint_eq(tl_query(p + TL_PAGE).Protect, PAGE_NOACCESS);
+	ck_assert_uint_eq(tl_query(p + 2 * TL_PAGE).Protect, RW | PAGE_GUARD);
+	ck_assert_int_eq(p[0], 1);
+	tl_protect(p, 3 * TL_PAGE, RW);
+	ck_assert_int_eq(p[TL_PAGE], 2);
+	ck_assert_int_eq(p[2 * TL_PAGE], 3);
+	tl_release(p);
+}
+END_TEST
+
+START_TEST(test_ReclaimVirtualMemory__untouched_pages_not_lost)
+{
+	char *p = tl_commit_new(TL_GRAN, RW);
+
+	ck_assert_uint_eq(OfferVirtualMemory(p, TL_GRAN, VmOfferPriorityNormal), ERROR_SUCCESS);
+	ck_assert_uint_eq(ReclaimVirtualMemory(p, TL_GRAN), ERROR_SUCCESS);
+	tl_release(p);
+}
+END_TEST
+
+START_TEST(test_VirtualFree__decommit_locked_pages)
+{
+	char *p = tl_commit_new(2 * TL_PAGE, RW);
+
+	p[0] = 5;
+	ck_assert(VirtualLock(p, TL_PAGE));
+	ck_assert(VirtualFree(p, TL_PAGE, MEM_DECOMMIT));
+	ck_assert_uint_eq(tl_query(p).State, MEM_RESERVE);
+	tl_commit(p, TL_PAGE, RW);
+	ck_assert_int_eq(p[0], 0);
+	/* Decommitted pages are no longer locked. */
+	ck_assert_false_error(VirtualUnlock(p, TL_PAGE), ERROR_NOT_LOCKED);
+	tl_release(p);
+}
+END_TEST
+
+START_TEST(test_VirtualProtect__size_zero_rejected)
+{
+	char *p = tl_commit_new(TL_PAGE, RW);
+	DWORD old;
+
+	ck_assert_false_error(VirtualProtect(p, 0, PAGE_READONLY, &old), ERROR_INVALID_PARAMETER);
+	ck_assert_false_error(VirtualProtect(p + 1, 0, PAGE_READONLY, &old), ERROR_INVALID_PARAMETER);
+	ck_assert_uint_eq(tl_query(p).Protect, RW);
+	tl_release(p);
+}
+END_TEST
+
+START_TEST(test_VirtualAlloc__top_down_with_commit_only)
+{
+	char *low = tl_commit_new(TL_GRAN, RW);
+	char *top = VirtualAlloc(NULL, TL_GRAN, MEM_COMMIT | MEM_TOP_DOWN, RW);
+
+	ck_assert_ptr_nonnull(top);
+	ck_assert_uint_gt((uintptr_t)top, (uintptr_t)low);
+	top[0] = 1;
+	tl_release(top);
+	tl_release(low);
+}
+END_TEST
+
+START_TEST(test_OpenProcess__generic_read_can_query)
+{
+	HANDLE h = OpenProcess(GENERIC_READ, FALSE, GetCurrentProcessId());
+	MEMORY_BASIC_INFORMATION m;
+	int x = 0;
+
+	ck_assert_ptr_nonnull(h);
+	ck_assert_uint_eq(VirtualQueryEx(h, &x, &m, sizeof m), sizeof m);
+	ck_assert(CloseHandle(h));
+	h = OpenProcess(GENERIC_EXECUTE, FALSE, GetCurrentProcessId());
+	ck_assert_ptr_nonnull(h);
+	ck_assert_false_error(VirtualQueryEx(h, &x, &m, sizeof m), ERROR_ACCESS_DENIED);
+	ck_assert(CloseHandle(h));
+}
+END_TEST
+
+static void *thread_id(void *arg)
+{
+	*(DWORD *)arg = GetCurrentThreadId();
+	return NULL;
+}
+
+START_TEST(test_GetCurrentThreadId__per_thread)
+{
+	DWORD other = 0;
+	pthread_t t;
+
+	ck_assert_uint_eq(GetCurrentThreadId(), (DWORD)gettid());
+	ck_assert_int_eq(pthread_create(&t, NULL, thread_id, &other), 0);
+	pthread_join(t, NULL);
+	ck_assert_uint_ne(other, 0);
+	ck_assert_uint_ne(other, GetCurrentThreadId());
+}
+END_TEST
+
+START_TEST(test_GetCurrentProcess__pseudo_handle)
+{
+	HANDLE h = GetCurrentProcess();
+
+	ck_assert_ptr_eq(h, (HANDLE)(LONG_PTR)-1);
+	ck_assert_uint_eq(GetCurrentProcessId(), (DWORD)getpid());
+	ck_assert(CloseHandle(h));             /* closing it is a no-op */
+	ck_assert_ptr_eq(GetCurrentProcess(), h);
+}
+END_TEST
+
+START_TEST(test_fork__child_keeps_working)
+{
+	char *p = tl_commit_new(TL_GRAN, RW);
+	int status = 0;
+	pid_t pid;
+
+	p[0] = 1;
+	pid = fork();
+	if (pid == 0) {
+		/* Every library lock is usable in the child. */
+		MEMORY_BASIC_INFORMATION m;
+		char *q = VirtualAlloc(NULL, TL_GRAN, MEM_RESERVE | MEM_COMMIT, RW);
+
+		_exit(!q || !VirtualQuery(q, &m, sizeof m) || !VirtualFree(q, 0, MEM_RELEASE) ||
+		      !VirtualFree(p, 0, MEM_RELEASE) ? 1 : 0);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ck_assert_int_eq(p[0], 1);             /* the parent's memory is its own */
+	tl_release(p);
+}
+END_TEST
+
 static Suite *make_misc_suite(void)
 {
 	Suite *s = suite_create("misc");
@@ -524,6 +671,19 @@ static Suite *make_misc_suite(void)
 	tcase_add_test(tc, test_OpenProcess__bad_pids);
 	tcase_add_test(tc, test_OpenProcess__own_pid);
 	tcase_add_test(tc, test_OpenProcess__exited_child_denied);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("regressions");
+	tcase_add_checked_fixture(tc, tl_setup, tl_teardown);
+	tcase_add_test(tc, test_VirtualAlloc__reset_undo_readonly_and_guard_pages);
+	tcase_add_test(tc, test_ReclaimVirtualMemory__untouched_pages_not_lost);
+	tcase_add_test(tc, test_VirtualFree__decommit_locked_pages);
+	tcase_add_test(tc, test_VirtualProtect__size_zero_rejected);
+	tcase_add_test(tc, test_VirtualAlloc__top_down_with_commit_only);
+	tcase_add_test(tc, test_OpenProcess__generic_read_can_query);
+	tcase_add_test(tc, test_GetCurrentThreadId__per_thread);
+	tcase_add_test(tc, test_GetCurrentProcess__pseudo_handle);
+	tcase_add_test(tc, test_fork__child_keeps_working);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("native");

@@ -470,6 +470,50 @@ END_TEST
 
 #define add_both_paths(tc, t) tcase_add_loop_test(tc, t, 0, 2)
 
+
+/* Daemons close every descriptor they did not open; the library keeps
+ * /proc/self/maps open, and must notice and open it again without
+ * touching the file that reused the number. */
+START_TEST(test_VirtualQuery__survives_closed_descriptors)
+{
+	MEMORY_BASIC_INFORMATION m;
+	int x = 0, fds[8], n = 0;
+
+	use_path(_i);
+	ck_assert_uint_eq(VirtualQuery(&x, &m, sizeof m), sizeof m);
+	for (int fd = 3; fd < 256; fd++)
+		close(fd);
+	for (n = 0; n < 8; n++)
+		fds[n] = open("/dev/null", O_RDONLY);
+	ck_assert_uint_eq(VirtualQuery(&x, &m, sizeof m), sizeof m);
+	ck_assert_uint_eq(m.State, MEM_COMMIT);
+	ck_assert_uint_eq(m.Type, MEM_PRIVATE);
+	for (int i = 0; i < n; i++) {
+		ck_assert_int_eq(fcntl(fds[i], F_GETFD), 0);      /* still open */
+		close(fds[i]);
+	}
+}
+END_TEST
+
+/* Free space ends at the top of the range GetSystemInfo reports; above it
+ * addresses are invalid. */
+START_TEST(test_VirtualQuery__top_of_user_range)
+{
+	SYSTEM_INFO si;
+	MEMORY_BASIC_INFORMATION m;
+	uintptr_t top;
+
+	GetSystemInfo(&si);
+	top = (uintptr_t)si.lpMaximumApplicationAddress + 1;
+	ck_assert_uint_eq(VirtualQuery((void *)(top - TL_GRAN), &m, sizeof m), sizeof m);
+	ck_assert_uint_eq(m.State, MEM_FREE);
+	ck_assert_uint_eq((uintptr_t)m.BaseAddress + m.RegionSize, top);
+	SetLastError(0);
+	ck_assert_uint_eq(VirtualQuery((void *)top, &m, sizeof m), 0);
+	ck_assert_last_error(ERROR_INVALID_PARAMETER);
+}
+END_TEST
+
 static Suite *make_query_suite(void)
 {
 	Suite *s = suite_create("query");
@@ -499,6 +543,8 @@ static Suite *make_query_suite(void)
 	tcase_add_checked_fixture(tc, query_setup, query_teardown);
 	tcase_add_test(tc, test_VirtualQuery__short_length_rejected);
 	tcase_add_test(tc, test_VirtualQuery__kernel_address_rejected);
+	tcase_add_test(tc, test_VirtualQuery__top_of_user_range);
+	add_both_paths(tc, test_VirtualQuery__survives_closed_descriptors);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("ex");

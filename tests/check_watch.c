@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define RW PAGE_READWRITE
@@ -325,6 +326,103 @@ START_TEST(test_ResetWriteWatch__errors)
 }
 END_TEST
 
+
+/* Output buffers of the API inside watched memory that has not been
+ * written yet: the library must not fault on them while holding its lock. */
+START_TEST(test_GetWriteWatch__output_in_watched_memory)
+{
+	char *p = watched();
+	PVOID *out = (PVOID *)(p + 8 * TL_PAGE);     /* unwritten watched page */
+	MEMORY_BASIC_INFORMATION *m = (MEMORY_BASIC_INFORMATION *)(p + 12 * TL_PAGE);
+	ULONG_PTR n = 4;
+	DWORD gran;
+
+	p[0] = 1;
+	ck_assert_uint_eq(VirtualQuery(p, m, sizeof *m), sizeof *m);
+	ck_assert_uint_eq(m->State, MEM_COMMIT);
+	ck_assert_uint_eq(GetWriteWatch(0, p, 4 * TL_PAGE, out, &n, &gran), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_ptr_eq(out[0], p);
+	tl_release(p);
+}
+END_TEST
+
+/* A fork child tracks its own writes; its resets do not touch the parent. */
+START_TEST(test_GetWriteWatch__fork_child_tracks_its_own)
+{
+	char *p = watched();
+	ULONG_PTR n;
+	size_t idx[PAGES];
+	int status = 0;
+	pid_t pid;
+
+	p[0] = 1;
+	pid = fork();
+	if (pid == 0) {
+		PVOID out[PAGES];
+		ULONG_PTR k = PAGES;
+		DWORD gran;
+
+		p[3 * TL_PAGE] = 1;
+		if (GetWriteWatch(WRITE_WATCH_FLAG_RESET, p, PAGES * TL_PAGE, out, &k, &gran))
+			_exit(2);
+		/* The child saw its own write; what it inherited may or may not
+		 * count (kernel path: fresh state; fallback: the parent's bits). */
+		for (ULONG_PTR i = 0; i < k; i++)
+			if (out[i] == p + 3 * TL_PAGE)
+				_exit(0);
+		_exit(3);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
+	n = written(p, 0, PAGES, idx);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_uint_eq(idx[0], 0);
+	tl_release(p);
+}
+END_TEST
+
+/* At vm.max_map_count the fallback cannot split mappings per written page:
+ * writes must still succeed (over-reported), never loop on a fault. */
+START_TEST(test_GetWriteWatch__fallback_at_map_limit)
+{
+	FILE *f = fopen("/proc/sys/vm/max_map_count", "r+");
+	long old = 0, maps = 0;
+	SIZE_T size = 2048 * TL_PAGE;
+	PVOID *out;
+	ULONG_PTR n = 2048;
+	DWORD gran;
+	char line[512], *p;
+	FILE *m;
+
+	if (!f || fscanf(f, "%ld", &old) != 1 || geteuid() != 0) {
+		if (f)
+			fclose(f);
+		return;         /* needs root to lower the limit */
+	}
+	p = VirtualAlloc(NULL, size, MEM_RESERVE | MEM_COMMIT | MEM_WRITE_WATCH, RW);
+	ck_assert_ptr_nonnull(p);
+	m = fopen("/proc/self/maps", "r");
+	while (m && fgets(line, sizeof line, m))
+		maps++;
+	if (m)
+		fclose(m);
+	rewind(f);
+	fprintf(f, "%ld\n", maps + 40);
+	fflush(f);
+	for (SIZE_T i = 0; i < size / TL_PAGE; i += 2)
+		p[i * TL_PAGE] = 1;             /* every other page: many splits */
+	rewind(f);
+	fprintf(f, "%ld\n", old);
+	fclose(f);
+	out = malloc(n * sizeof *out);
+	ck_assert_uint_eq(GetWriteWatch(0, p, size, out, &n, &gran), 0);
+	ck_assert_uint_ge(n, size / TL_PAGE / 2);   /* every write seen */
+	free(out);
+	tl_release(p);
+}
+END_TEST
+
 static Suite *make_watch_suite(void)
 {
 	Suite *s = suite_create(fallback_run() ? "watch (fallback path)" : "watch (default path)");
@@ -353,6 +451,13 @@ static Suite *make_watch_suite(void)
 	tcase_add_checked_fixture(tc, tl_setup, tl_teardown);
 	tcase_add_test(tc, test_GetWriteWatch__read_from_file_counts);
 	tcase_add_test(tc, test_GetWriteWatch__read_from_pipe_counts);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("robustness");
+	tcase_add_checked_fixture(tc, tl_setup, tl_teardown);
+	tcase_add_test(tc, test_GetWriteWatch__output_in_watched_memory);
+	tcase_add_test(tc, test_GetWriteWatch__fork_child_tracks_its_own);
+	tcase_add_test(tc, test_GetWriteWatch__fallback_at_map_limit);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("errors");
