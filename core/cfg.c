@@ -38,16 +38,33 @@ static DWORD ensure_map(struct mt_region *r, int fill)
 	return 0;
 }
 
-DWORD mt_cfg_update(struct mt_region *r, DWORD protect, bool from_alloc)
+/* Marks the 16-byte slots of pages [first, +count) valid or invalid. */
+static void set_pages(struct mt_region *r, size_t first, size_t count, bool valid)
+{
+	size_t per_page = mt_os.page_size / SLOT / 8;     /* map bytes per page */
+
+	memset(r->cfg + first * per_page, valid ? 0xff : 0, count * per_page);
+}
+
+DWORD mt_cfg_update(struct mt_region *r, size_t first, size_t count, DWORD protect,
+                    bool from_alloc)
 {
 	/* 0x40000000 is PAGE_TARGETS_INVALID for VirtualAlloc and
 	 * PAGE_TARGETS_NO_UPDATE for VirtualProtect. */
 	bool flag = protect & PAGE_TARGETS_INVALID;
+	DWORD err;
 
-	if (flag)
-		return from_alloc ? ensure_map(r, 0) : 0;
-	if (executable(protect))
-		mt_cfg_free(r);         /* no map: every target is valid */
+	if (flag && !from_alloc)
+		return 0;               /* NO_UPDATE: the map stays as it is */
+	if (flag) {
+		/* No map means every target valid: make one, then clear. */
+		if ((err = ensure_map(r, 0xff)))
+			return err;
+		set_pages(r, first, count, false);
+		return 0;
+	}
+	if (executable(protect) && r->cfg)
+		set_pages(r, first, count, true);
 	return 0;
 }
 

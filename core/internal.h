@@ -224,7 +224,10 @@ void  mt_watch_prepare_write(const void *addr, size_t len);
 /* ---- cfg.c ---- */
 
 /* Call-target map for a new or re-protected region. */
-DWORD mt_cfg_update(struct mt_region *r, DWORD protect, bool from_alloc);
+/* Call-target map after pages [first, +count) got protect from VirtualAlloc
+ * (from_alloc) or VirtualProtect. */
+DWORD mt_cfg_update(struct mt_region *r, size_t first, size_t count, DWORD protect,
+                    bool from_alloc);
 void  mt_cfg_free(struct mt_region *r);
 
 /* ---- root.c ---- */

@@ -25,12 +25,16 @@ DWORD mt_watch_attach(struct mt_region *r)
 
 	if (mt_os.has_wp_async) {
 		e = mt_os_wp_register((void *)(uintptr_t)r->rec.base, r->span);
-		if (e)
+		if (e) {
+			r->rec.flags &= ~MEMAPI_REGION_WRITE_WATCH;   /* not attached */
 			return mt_error_from_errno(e);
+		}
 	} else {
 		r->written = calloc((mt_pages(r->rec.size) + 7) / 8, 1);
-		if (!r->written)
+		if (!r->written) {
+			r->rec.flags &= ~MEMAPI_REGION_WRITE_WATCH;
 			return ERROR_NOT_ENOUGH_MEMORY;
+		}
 		mt_vm_change_begin();
 		r->rec.written = r->written;
 		mt_vm_change_end();

@@ -576,6 +576,27 @@ START_TEST(test_OpenProcess__generic_read_can_query)
 }
 END_TEST
 
+/* The call-target map follows pages, not whole allocations. */
+START_TEST(test_SetProcessValidCallTargets__map_is_per_page)
+{
+	char *p = tl_reserve(TL_GRAN);
+	int valid = -1;
+
+	ck_assert_ptr_nonnull(VirtualAlloc(p, TL_PAGE, MEM_COMMIT, XR | PAGE_TARGETS_INVALID));
+	ck_assert_ptr_nonnull(VirtualAlloc(p + TL_PAGE, TL_PAGE, MEM_COMMIT, XR));
+	ck_assert_int_eq(memapi_is_valid_call_target(p + 64, &valid), 0);
+	ck_assert_int_eq(valid, 0);
+	ck_assert_int_eq(memapi_is_valid_call_target(p + TL_PAGE + 64, &valid), 0);
+	ck_assert_int_eq(valid, 1);
+	/* Re-protecting the second page without NO_UPDATE keeps it valid and
+	 * leaves the first page's targets alone. */
+	tl_protect(p + TL_PAGE, TL_PAGE, PAGE_EXECUTE_READWRITE);
+	ck_assert_int_eq(memapi_is_valid_call_target(p + 64, &valid), 0);
+	ck_assert_int_eq(valid, 0);
+	tl_release(p);
+}
+END_TEST
+
 static void *thread_id(void *arg)
 {
 	*(DWORD *)arg = GetCurrentThreadId();
@@ -682,6 +703,7 @@ static Suite *make_misc_suite(void)
 	tcase_add_test(tc, test_VirtualAlloc__top_down_with_commit_only);
 	tcase_add_test(tc, test_OpenProcess__generic_read_can_query);
 	tcase_add_test(tc, test_GetCurrentThreadId__per_thread);
+	tcase_add_test(tc, test_SetProcessValidCallTargets__map_is_per_page);
 	tcase_add_test(tc, test_GetCurrentProcess__pseudo_handle);
 	tcase_add_test(tc, test_fork__child_keeps_working);
 	suite_add_tcase(s, tc);

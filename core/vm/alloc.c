@@ -197,11 +197,16 @@ static DWORD new_region(const struct alloc_req *rq, void **out)
 	if (rq->node != NUMA_NO_PREFERRED_NODE)
 		mt_os_bind_node(p, span, rq->node);   /* a preference: may not hold */
 	mt_vm_lock();
-	err = mt_vm_insert(r);
-	if (!err && (rq->type & MEM_WRITE_WATCH))
+	if ((err = mt_vm_insert(r))) {
+		mt_vm_unlock();
+		mt_os_release(p, span);
+		mt_region_free(r);
+		return err;
+	}
+	if (rq->type & MEM_WRITE_WATCH)
 		err = mt_watch_attach(r);
 	if (!err)
-		err = mt_cfg_update(r, rq->protect, true);
+		err = mt_cfg_update(r, 0, mt_pages(size), rq->protect, true);
 	if (!err && (rq->type & MEM_COMMIT)) {
 		/* Mapped with its final protection already: only the table. */
 		bool mapped = huge || prot != PROT_NONE;
@@ -249,7 +254,8 @@ static DWORD commit_existing(const struct alloc_req *rq, void **out)
 		err = commit_pages(r, mt_pages(start - r->rec.base), mt_pages(end - start),
 		                   rq->protect);
 		if (!err)
-			err = mt_cfg_update(r, rq->protect, false);
+			err = mt_cfg_update(r, mt_pages(start - r->rec.base), mt_pages(end - start),
+			                    rq->protect, true);
 		mt_vm_change_end();
 	}
 	mt_vm_unlock();
@@ -299,7 +305,7 @@ static DWORD replace_placeholder(const struct alloc_req *rq, void **out)
 		if (rq->type & MEM_COMMIT)
 			err = commit_pages(r, 0, mt_pages(r->rec.size), rq->protect);
 		if (!err)
-			err = mt_cfg_update(r, rq->protect, true);
+			err = mt_cfg_update(r, 0, mt_pages(r->rec.size), rq->protect, true);
 		if (err) {
 			r->rec.flags = (r->rec.flags & ~MEMAPI_REGION_FROM_PLACEHOLDER) |
 			               MEMAPI_REGION_PLACEHOLDER;

@@ -125,7 +125,7 @@ static DWORD protect_own(struct mt_region *r, uintptr_t start, uintptr_t end,
 		err = e == ENOMEM ? ERROR_NOT_ENOUGH_MEMORY : mt_error_from_errno(e);
 	}
 	if (!err)
-		err = mt_cfg_update(r, prot, false);
+		err = mt_cfg_update(r, first, count, prot, false);
 	mt_vm_change_end();
 	free(saved);
 	return err;
