@@ -114,6 +114,9 @@ BOOL WINAPI SetProcessValidCallTargets(HANDLE hProcess, PVOID VirtualAddress, SI
 		return mt_fail(err);
 	if (!RegionSize || (NumberOfOffsets && !OffsetInformation))
 		return mt_fail(ERROR_INVALID_PARAMETER);
+	/* The flags are written under the lock: open fallback-watched pages
+	 * first, while a fault could still take it. */
+	mt_watch_prepare_write(OffsetInformation, NumberOfOffsets * sizeof *OffsetInformation);
 	mt_vm_lock();
 	r = mt_vm_find((uintptr_t)VirtualAddress);
 	err = r ? set_targets(r, (uintptr_t)VirtualAddress, RegionSize, NumberOfOffsets,
@@ -127,7 +130,7 @@ int memapi_is_valid_call_target(const void *address, int *valid)
 {
 	struct mt_region *r;
 	size_t slot;
-	int err = 0;
+	int err = 0, v = 0;
 
 	if (!valid)
 		return EINVAL;
@@ -141,9 +144,11 @@ int memapi_is_valid_call_target(const void *address, int *valid)
 			&r->runs[mt_run_at(r, mt_pages((uintptr_t)address - r->rec.base))];
 
 		slot = ((uintptr_t)address - r->rec.base) / SLOT;
-		*valid = run->state == MEM_COMMIT && executable(run->protect) &&
-		         (!r->cfg || (r->cfg[slot / 8] & (1u << (slot % 8))));
+		v = run->state == MEM_COMMIT && executable(run->protect) &&
+		    (!r->cfg || (r->cfg[slot / 8] & (1u << (slot % 8))));
 	}
 	mt_vm_unlock();
+	if (!err)
+		*valid = v;     /* stored without the lock: the page may fault */
 	return err;
 }

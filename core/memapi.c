@@ -53,19 +53,22 @@ int memapi_snapshot_regions(memapi_region_info **out, size_t *count)
 
 int memapi_get_counters(memapi_counters *out)
 {
+	memapi_counters c = { 0 };
+
 	if (!out)
 		return EINVAL;
 	mt_init();
 	mt_vm_lock();
-	out->reservations = mt_vm.count;
-	out->reserved_bytes = mt_vm.reserved;
-	out->committed_bytes = mt_vm.committed;
-	out->watch_regions = mt_vm.watched;
+	c.reservations = mt_vm.count;
+	c.reserved_bytes = mt_vm.reserved;
+	c.committed_bytes = mt_vm.committed;
+	c.watch_regions = mt_vm.watched;
 	mt_vm_unlock();
-	out->faults = atomic_load(&mt_fault_count);
-	out->guard_hits = atomic_load(&mt_guard_hits);
-	out->watch_faults = atomic_load(&mt_watch_faults);
-	out->watch_mode = mt_os.has_wp_async ? MEMAPI_WATCH_KERNEL : MEMAPI_WATCH_FALLBACK;
-	out->procmap_query = mt_os.has_procmap_query;
+	c.faults = atomic_load(&mt_fault_count);
+	c.guard_hits = atomic_load(&mt_guard_hits);
+	c.watch_faults = atomic_load(&mt_watch_faults);
+	c.watch_mode = mt_os.has_wp_async ? MEMAPI_WATCH_KERNEL : MEMAPI_WATCH_FALLBACK;
+	c.procmap_query = mt_os.has_procmap_query;
+	*out = c;               /* stored without the lock: the page may fault */
 	return 0;
 }

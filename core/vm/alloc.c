@@ -197,7 +197,10 @@ static DWORD new_region(const struct alloc_req *rq, void **out)
 	if (rq->node != NUMA_NO_PREFERRED_NODE)
 		mt_os_bind_node(p, span, rq->node);   /* a preference: may not hold */
 	mt_vm_lock();
+	/* One change for readers of the root: the region appears complete. */
+	mt_vm_change_begin();
 	if ((err = mt_vm_insert(r))) {
+		mt_vm_change_end();
 		mt_vm_unlock();
 		mt_os_release(p, span);
 		mt_region_free(r);
@@ -211,21 +214,21 @@ static DWORD new_region(const struct alloc_req *rq, void **out)
 		/* Mapped with its final protection already: only the table. */
 		bool mapped = huge || prot != PROT_NONE;
 
-		mt_vm_change_begin();
 		err = mapped ? mt_runs_set(r, 0, mt_pages(size), MEM_COMMIT,
 		                           rq->protect & ~(DWORD)PAGE_TARGETS_INVALID)
 		             : commit_pages(r, 0, mt_pages(size), rq->protect);
-		mt_vm_change_end();
 	}
 	if (err) {
 		mt_vm_remove(r);
 		mt_watch_detach(r);
-		mt_vm_unlock();
+	}
+	mt_vm_change_end();
+	mt_vm_unlock();
+	if (err) {
 		mt_os_release(p, span);
 		mt_region_free(r);
 		return err;
 	}
-	mt_vm_unlock();
 	*out = p;
 	return 0;
 }
