@@ -184,14 +184,27 @@ static void chain(int sig, siginfo_t *si, void *uc, bool must_die)
 {
 	struct sigaction *old = sig == SIGBUS ? &old_bus : &old_segv;
 	struct sigaction dfl;
-	sigset_t set;
+	sigset_t set, saved;
 
-	if ((old->sa_flags & SA_SIGINFO) && old->sa_sigaction) {
-		old->sa_sigaction(sig, si, uc);
-		return;
-	}
 	if (old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN) {
-		old->sa_handler(sig);
+		/* Run it as the kernel would have: with its mask, and reset
+		 * first if it asked for SA_RESETHAND. */
+		pthread_sigmask(SIG_BLOCK, &old->sa_mask, &saved);
+		if (old->sa_flags & SA_RESETHAND) {
+			struct sigaction h = *old;
+
+			old->sa_handler = SIG_DFL;
+			old->sa_flags &= ~(SA_SIGINFO | SA_RESETHAND);
+			if (h.sa_flags & SA_SIGINFO)
+				h.sa_sigaction(sig, si, uc);
+			else
+				h.sa_handler(sig);
+		} else if (old->sa_flags & SA_SIGINFO) {
+			old->sa_sigaction(sig, si, uc);
+		} else {
+			old->sa_handler(sig);
+		}
+		pthread_sigmask(SIG_SETMASK, &saved, NULL);
 		return;
 	}
 	memset(&dfl, 0, sizeof dfl);

@@ -91,13 +91,22 @@ HANDLE WINAPI OpenProcess(DWORD dwDesiredAccess, BOOL bInheritHandle, DWORD dwPr
 	dwDesiredAccess = generic_to_process(dwDesiredAccess);
 	if (dwDesiredAccess & ~(PROCESS_ALL_ACCESS | MAXIMUM_ALLOWED | ACCESS_SYSTEM_SECURITY))
 		return mt_fail_null(ERROR_ACCESS_DENIED);
-	if ((err = check_access((pid_t)dwProcessId, dwDesiredAccess)))
+	if (dwDesiredAccess & MAXIMUM_ALLOWED) {
+		/* Whatever can be had: everything where the map is readable,
+		 * else the rights that need no access to the memory. */
+		err = check_access((pid_t)dwProcessId, MAP_RIGHTS);
+		if (err == ERROR_INVALID_PARAMETER)
+			return mt_fail_null(err);
+		dwDesiredAccess = err ? PROCESS_QUERY_LIMITED_INFORMATION | SYNCHRONIZE
+		                      : PROCESS_ALL_ACCESS;
+	} else if ((err = check_access((pid_t)dwProcessId, dwDesiredAccess))) {
 		return mt_fail_null(err);
+	}
 	if (!(p = calloc(1, sizeof *p)))
 		return mt_fail_null(ERROR_NOT_ENOUGH_MEMORY);
 	mt_object_init(&p->obj, MT_OBJ_PROCESS, process_destroy);
 	p->pid = (pid_t)dwProcessId;
-	p->access = dwDesiredAccess & MAXIMUM_ALLOWED ? PROCESS_ALL_ACCESS : dwDesiredAccess;
+	p->access = dwDesiredAccess;
 	p->pidfd = (int)syscall(SYS_pidfd_open, p->pid, 0);
 	if (p->pidfd < 0 && errno == ESRCH) {
 		process_destroy(&p->obj);

@@ -240,6 +240,15 @@ int mt_os_lock(void *addr, size_t size)
 	return mt_os_calls.mlock(addr, size) ? errno : 0;
 }
 
+int mt_os_lock_no_write(void *addr, size_t size)
+{
+	/* MADV_POPULATE_READ is Linux 5.14+: without it, pages lock on fault. */
+	mt_os_calls.madvise(addr, size, 22 /* MADV_POPULATE_READ */);
+	if (syscall(SYS_mlock2, addr, size, 1 /* MLOCK_ONFAULT */))
+		return errno;
+	return 0;
+}
+
 int mt_os_unlock(void *addr, size_t size)
 {
 	return mt_os_calls.munlock(addr, size) ? errno : 0;

@@ -79,6 +79,10 @@ int  mt_os_resident(void *addr, size_t size, unsigned char *vec);
 int  mt_os_reset_undo(void *addr, size_t size);
 
 int  mt_os_lock(void *addr, size_t size);
+/* Locks without faulting pages in for writing (read-populated, the rest
+ * locked as they fault): for write-watched memory, where a write fault
+ * would count as a write. */
+int  mt_os_lock_no_write(void *addr, size_t size);
 int  mt_os_unlock(void *addr, size_t size);
 int  mt_os_prefetch(void *addr, size_t size);
 

@@ -153,7 +153,9 @@ BOOL WINAPI VirtualLock(LPVOID lpAddress, SIZE_T dwSize)
 		return mt_fail(err);
 	mt_vm_lock();
 	err = mt_vm_committed_range(start, end, &r, true);
-	if (!err && (e = mt_os_lock((void *)start, end - start)))
+	if (!err && (e = r && (r->rec.flags & MEMAPI_REGION_WRITE_WATCH) && !r->written ?
+	                 mt_os_lock_no_write((void *)start, end - start) :
+	                 mt_os_lock((void *)start, end - start)))
 		err = e == ENOMEM && !r ? ERROR_INVALID_ADDRESS : lock_error(e);
 	if (!err)
 		err = r ? lock_own(r, start, end) : foreign_lock(start, end);
