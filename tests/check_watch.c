@@ -347,6 +347,23 @@ START_TEST(test_GetWriteWatch__output_in_watched_memory)
 }
 END_TEST
 
+/* Locking watched pages is not a write. */
+START_TEST(test_GetWriteWatch__lock_is_not_a_write)
+{
+	char *p = watched();
+	size_t idx[PAGES];
+
+	p[TL_PAGE] = 1;
+	ck_assert(VirtualLock(p, 4 * TL_PAGE));
+	ck_assert_uint_eq(written(p, 0, PAGES, idx), 1);
+	ck_assert_uint_eq(idx[0], 1);
+	p[2 * TL_PAGE] = 1;                     /* locked pages still track */
+	ck_assert_uint_eq(written(p, 0, PAGES, idx), 2);
+	ck_assert(VirtualUnlock(p, 4 * TL_PAGE));
+	tl_release(p);
+}
+END_TEST
+
 /* A fork child tracks its own writes; its resets do not touch the parent. */
 START_TEST(test_GetWriteWatch__fork_child_tracks_its_own)
 {
@@ -456,6 +473,7 @@ static Suite *make_watch_suite(void)
 	tc = tcase_create("robustness");
 	tcase_add_checked_fixture(tc, tl_setup, tl_teardown);
 	tcase_add_test(tc, test_GetWriteWatch__output_in_watched_memory);
+	tcase_add_test(tc, test_GetWriteWatch__lock_is_not_a_write);
 	tcase_add_test(tc, test_GetWriteWatch__fork_child_tracks_its_own);
 	tcase_add_test(tc, test_GetWriteWatch__fallback_at_map_limit);
 	suite_add_tcase(s, tc);
