@@ -28,12 +28,7 @@ static struct veh *veh_head;
 
 void mt_veh_atfork(enum mt_fork_phase phase)
 {
-	if (phase == MT_FORK_PREPARE)
-		pthread_mutex_lock(&veh_lock);
-	else if (phase == MT_FORK_PARENT)
-		pthread_mutex_unlock(&veh_lock);
-	else
-		pthread_mutex_init(&veh_lock, NULL);
+	mt_mutex_atfork(&veh_lock, phase);
 }
 
 PVOID WINAPI AddVectoredExceptionHandler(ULONG First, PVECTORED_EXCEPTION_HANDLER Handler)

@@ -38,12 +38,7 @@ void mt_object_put(struct mt_object *obj)
 
 void mt_handles_atfork(enum mt_fork_phase phase)
 {
-	if (phase == MT_FORK_PREPARE)
-		pthread_mutex_lock(&table_lock);
-	else if (phase == MT_FORK_PARENT)
-		pthread_mutex_unlock(&table_lock);
-	else
-		pthread_mutex_init(&table_lock, NULL);
+	mt_mutex_atfork(&table_lock, phase);
 }
 
 static HANDLE encode(size_t i, uint32_t gen)

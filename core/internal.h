@@ -18,6 +18,28 @@
 
 #define MT_HIDDEN __attribute__((visibility("hidden")))
 
+/* ---- per-page bitmaps (written, locked, reset): one bit per page ---- */
+
+static inline bool mt_bit(const uint8_t *v, size_t i)
+{
+	return v[i / 8] & (1u << (i % 8));
+}
+
+static inline void mt_bit_put(uint8_t *v, size_t i, bool on)
+{
+	if (on)
+		v[i / 8] |= (uint8_t)(1u << (i % 8));
+	else
+		v[i / 8] &= (uint8_t)~(1u << (i % 8));
+}
+
+/* Clears bits [first, +count) of v; v may be NULL (no bitmap). */
+static inline void mt_bits_clear(uint8_t *v, size_t first, size_t count)
+{
+	for (size_t i = first; v && i < first + count; i++)
+		mt_bit_put(v, i, false);
+}
+
 /* ---- error.c ---- */
 
 /* Sets the thread's last error and returns FALSE / NULL / the code. */

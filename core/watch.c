@@ -12,8 +12,6 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-static bool bit(const uint8_t *v, size_t i) { return v[i / 8] & (1u << (i % 8)); }
-
 bool mt_watch_fallback(const struct mt_region *r)
 {
 	return r->written != NULL;
@@ -110,10 +108,10 @@ bool mt_watch_fault(struct mt_region *r, size_t page)
 {
 	bool ok;
 
-	if (!r->written || bit(r->written, page) || !writable(r, page))
+	if (!r->written || mt_bit(r->written, page) || !writable(r, page))
 		return false;
 	mt_vm_change_begin();
-	r->written[page / 8] |= (uint8_t)(1u << (page % 8));
+	mt_bit_put(r->written, page, true);
 	ok = mt_vm_sync(r, page, 1) == 0 || whole_run_written(r, page);
 	mt_vm_change_end();
 	return ok;
@@ -129,7 +127,7 @@ static bool whole_run_written(struct mt_region *r, size_t page)
 	 * safe for write watch, a fault loop is not. */
 	run = &r->runs[mt_run_at(r, page)];
 	for (size_t p = run->first_page; p < run->first_page + run->page_count; p++)
-		r->written[p / 8] |= (uint8_t)(1u << (p % 8));
+		mt_bit_put(r->written, p, true);
 	return mt_vm_sync(r, run->first_page, run->page_count) == 0;
 }
 
@@ -193,11 +191,11 @@ static DWORD get_fallback(struct mt_region *r, uintptr_t start, uintptr_t end, b
 
 	mt_vm_change_begin();
 	for (size_t p = first; p < last && c->n < max; p++) {
-		if (!bit(r->written, p))
+		if (!mt_bit(r->written, p))
 			continue;
 		c->out[c->n++] = (PVOID)(uintptr_t)(r->rec.base + p * mt_os.page_size);
 		if (reset) {
-			r->written[p / 8] &= (uint8_t)~(1u << (p % 8));
+			mt_bit_put(r->written, p, false);
 			lo = p < lo ? p : lo;
 			hi = p + 1;
 		}
@@ -261,7 +259,7 @@ UINT WINAPI ResetWriteWatch(LPVOID lpBaseAddress, SIZE_T dwRegionSize)
 	if (!err && r->written) {
 		mt_vm_change_begin();
 		for (size_t p = mt_pages(start - r->rec.base); p < mt_pages(end - r->rec.base); p++)
-			r->written[p / 8] &= (uint8_t)~(1u << (p % 8));
+			mt_bit_put(r->written, p, false);
 		mt_vm_sync(r, mt_pages(start - r->rec.base), mt_pages(end - start));
 		mt_vm_change_end();
 	} else if (!err) {

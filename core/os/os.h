@@ -4,6 +4,7 @@
 #ifndef MT_OS_H
 #define MT_OS_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -152,6 +153,17 @@ int  mt_os_wp_after_fork(void);
 
 /* fork() handlers of every lock in the library (init.c calls them). */
 enum mt_fork_phase { MT_FORK_PREPARE, MT_FORK_PARENT, MT_FORK_CHILD };
+
+/* Held across fork, fresh in the child (whose other threads are gone). */
+static inline void mt_mutex_atfork(pthread_mutex_t *m, enum mt_fork_phase phase)
+{
+	if (phase == MT_FORK_PREPARE)
+		pthread_mutex_lock(m);
+	else if (phase == MT_FORK_PARENT)
+		pthread_mutex_unlock(m);
+	else
+		pthread_mutex_init(m, NULL);
+}
 void mt_os_atfork(enum mt_fork_phase phase);
 
 

@@ -237,11 +237,6 @@ int mt_os_wp_after_fork(void)
 
 void mt_os_atfork(enum mt_fork_phase phase)
 {
-	if (phase == MT_FORK_PREPARE)
-		pthread_mutex_lock(&fd_lock);
-	else if (phase == MT_FORK_PARENT)
-		pthread_mutex_unlock(&fd_lock);
-	else
-		pthread_mutex_init(&fd_lock, NULL);
+	mt_mutex_atfork(&fd_lock, phase);
 }
 

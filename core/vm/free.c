@@ -6,12 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void clear_bits(uint8_t *v, size_t first, size_t count)
-{
-	for (size_t p = first; v && p < first + count; p++)
-		v[p / 8] &= (uint8_t)~(1u << (p % 8));
-}
-
 /* Decommits [first, +count) of r. Called with the lock held. */
 static DWORD decommit(struct mt_region *r, size_t first, size_t count)
 {
@@ -27,9 +21,9 @@ static DWORD decommit(struct mt_region *r, size_t first, size_t count)
 		return mt_error_from_errno(e);
 	mt_vm_change_begin();
 	/* Decommitted pages are clean: not locked, not written, not reset. */
-	clear_bits(r->locked, first, count);
-	clear_bits(r->written, first, count);
-	clear_bits(r->reset, first, count);
+	mt_bits_clear(r->locked, first, count);
+	mt_bits_clear(r->written, first, count);
+	mt_bits_clear(r->reset, first, count);
 	if (!r->written && (r->rec.flags & MEMAPI_REGION_WRITE_WATCH))
 		/* Zapping drops the pages' write protection, which would read as
 		 * "written": protect them again. */

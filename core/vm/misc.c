@@ -23,14 +23,6 @@ struct span { uintptr_t start, end; };
 static struct span *foreign_locks;
 static size_t foreign_count;
 
-static bool bit(const uint8_t *v, size_t i) { return v[i / 8] & (1u << (i % 8)); }
-static void set_bit(uint8_t *v, size_t i, bool on)
-{
-	if (on)
-		v[i / 8] |= (uint8_t)(1u << (i % 8));
-	else
-		v[i / 8] &= (uint8_t)~(1u << (i % 8));
-}
 
 DWORD mt_vm_committed_range(uintptr_t start, uintptr_t end, struct mt_region **out,
                             bool need_access)
@@ -109,7 +101,7 @@ static DWORD lock_own(struct mt_region *r, uintptr_t start, uintptr_t end)
 	if (!r->locked && !(r->locked = calloc((mt_pages(r->rec.size) + 7) / 8, 1)))
 		return ERROR_NOT_ENOUGH_MEMORY;
 	for (size_t p = first; p < first + n; p++)
-		set_bit(r->locked, p, true);
+		mt_bit_put(r->locked, p, true);
 	return 0;
 }
 
@@ -118,10 +110,10 @@ static DWORD unlock_own(struct mt_region *r, uintptr_t start, uintptr_t end)
 	size_t first = mt_pages(start - r->rec.base), n = mt_pages(end - start);
 
 	for (size_t p = first; p < first + n; p++)
-		if (!r->locked || !bit(r->locked, p))
+		if (!r->locked || !mt_bit(r->locked, p))
 			return ERROR_NOT_LOCKED;
 	for (size_t p = first; p < first + n; p++)
-		set_bit(r->locked, p, false);
+		mt_bit_put(r->locked, p, false);
 	return 0;
 }
 

@@ -94,12 +94,7 @@ static pid_t self_maps_pid;
 
 void mt_query_atfork(enum mt_fork_phase phase)
 {
-	if (phase == MT_FORK_PREPARE)
-		pthread_mutex_lock(&self_lock);
-	else if (phase == MT_FORK_PARENT)
-		pthread_mutex_unlock(&self_lock);
-	else
-		pthread_mutex_init(&self_lock, NULL);
+	mt_mutex_atfork(&self_lock, phase);
 }
 
 static int maps_open(pid_t pid, struct mt_maps **m)

@@ -346,11 +346,6 @@ static int run_prot(const struct memapi_rec_run *run)
 	return mt_prot_from_win(run->protect);
 }
 
-static bool page_written(const struct mt_region *r, size_t page)
-{
-	return r->written[page / 8] & (1u << (page % 8));
-}
-
 /* Protects [first, +count) of one run; watched pages not yet written lose
  * PROT_WRITE so the first write faults (fallback write watch). */
 static int sync_piece(struct mt_region *r, size_t first, size_t count, int prot)
@@ -362,10 +357,10 @@ static int sync_piece(struct mt_region *r, size_t first, size_t count, int prot)
 	if (!(prot & PROT_WRITE) || !r->written)
 		return mt_os_protect((void *)(base + first * ps), count * ps, prot);
 	for (size_t p = first, end = first + count; p < end && !err;) {
-		bool w = page_written(r, p);
+		bool w = mt_bit(r->written, p);
 		size_t q = p + 1;
 
-		while (q < end && page_written(r, q) == w)
+		while (q < end && mt_bit(r->written, q) == w)
 			q++;
 		err = mt_os_protect((void *)(base + p * ps), (q - p) * ps,
 		                    w ? prot : prot & ~PROT_WRITE);

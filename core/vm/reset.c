@@ -11,16 +11,6 @@
 
 #define CHUNK 256
 
-static bool bit(const uint8_t *v, size_t i) { return v[i / 8] & (1u << (i % 8)); }
-
-static void put_bit(uint8_t *v, size_t i, bool on)
-{
-	if (on)
-		v[i / 8] |= (uint8_t)(1u << (i % 8));
-	else
-		v[i / 8] &= (uint8_t)~(1u << (i % 8));
-}
-
 /* Records which pages of [first, +count) are resident now. */
 static DWORD mark_resident(struct mt_region *r, size_t first, size_t count)
 {
@@ -35,7 +25,7 @@ static DWORD mark_resident(struct mt_region *r, size_t first, size_t count)
 		                   n * mt_os.page_size, vec))
 			return ERROR_INVALID_ADDRESS;
 		for (size_t j = 0; j < n; j++)
-			put_bit(r->reset, first + i + j, vec[j] & 1);
+			mt_bit_put(r->reset, first + i + j, vec[j] & 1);
 	}
 	return 0;
 }
@@ -54,7 +44,7 @@ static int reset_unlocked(const struct mt_region *r, uintptr_t start, uintptr_t 
 	if (e != EINVAL || !r || !r->locked)
 		return e;
 	for (uintptr_t a = start; a < end; a += mt_os.page_size)
-		if (!bit(r->locked, mt_pages(a - r->rec.base)) &&
+		if (!mt_bit(r->locked, mt_pages(a - r->rec.base)) &&
 		    (e = mt_os_reset((void *)a, mt_os.page_size)))
 			return e;
 	return 0;
@@ -106,9 +96,9 @@ static DWORD undo_own(struct mt_region *r, size_t first, size_t count, bool *los
 		for (size_t j = 0; j < n; j++) {
 			size_t p = first + i + j;
 
-			if (!r->reset || !bit(r->reset, p))
+			if (!r->reset || !mt_bit(r->reset, p))
 				continue;       /* not reset, or empty when reset */
-			put_bit(r->reset, p, false);
+			mt_bit_put(r->reset, p, false);
 			if (vec[j] & 1)
 				keep_page(r, p);
 			else
