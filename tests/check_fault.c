@@ -7,6 +7,7 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -399,6 +400,107 @@ START_TEST(test_fault__guard_storm_while_library_busy)
 }
 END_TEST
 
+/* Threads reserving, committing, decommitting, guarding, querying and
+ * reading write watch at once, each on its own allocations: every call
+ * must succeed where it should, and every guard hit must be delivered. */
+struct stress {
+	unsigned seed;
+	long     ops, guards_set;
+	int      failed;
+};
+
+static volatile LONG stress_hits;
+static atomic_int stress_stop;
+
+static LONG CALLBACK stress_handler(EXCEPTION_POINTERS *ep)
+{
+	if (ep->ExceptionRecord->ExceptionCode != STATUS_GUARD_PAGE_VIOLATION)
+		return EXCEPTION_CONTINUE_SEARCH;
+	__atomic_add_fetch(&stress_hits, 1, __ATOMIC_RELAXED);
+	return EXCEPTION_CONTINUE_EXECUTION;
+}
+
+static void stress_step(struct stress *st, char *p, size_t n, bool watch)
+{
+	size_t a = rand_r(&st->seed) % n, c = 1 + rand_r(&st->seed) % (n - a);
+	MEMORY_BASIC_INFORMATION m;
+
+	switch (rand_r(&st->seed) % 5) {
+	case 0:
+		st->failed |= !VirtualAlloc(p + a * TL_PAGE, c * TL_PAGE, MEM_COMMIT, PAGE_READWRITE);
+		memset(p + a * TL_PAGE, 1, c * TL_PAGE);
+		break;
+	case 1:
+		st->failed |= !VirtualFree(p + a * TL_PAGE, c * TL_PAGE, MEM_DECOMMIT);
+		break;
+	case 2:
+		st->failed |= !VirtualAlloc(p + a * TL_PAGE, c * TL_PAGE, MEM_COMMIT,
+		                            PAGE_READWRITE | PAGE_GUARD);
+		tl_write(p + a * TL_PAGE, 1);   /* hits the guard once */
+		tl_write(p + a * TL_PAGE, 2);
+		st->guards_set++;
+		break;
+	case 3:
+		st->failed |= VirtualQuery(p + a * TL_PAGE, &m, sizeof m) != sizeof m;
+		break;
+	default:
+		if (watch) {
+			PVOID out[32];
+			ULONG_PTR k = 32;
+			DWORD g;
+
+			st->failed |= GetWriteWatch(WRITE_WATCH_FLAG_RESET, p, n * TL_PAGE,
+			                            out, &k, &g) != 0;
+		}
+	}
+	st->ops++;
+}
+
+static void *stress_thread(void *arg)
+{
+	struct stress *st = arg;
+
+	while (!atomic_load(&stress_stop) && !st->failed) {
+		size_t n = 1 + rand_r(&st->seed) % 32;
+		bool watch = rand_r(&st->seed) % 2;
+		char *p = VirtualAlloc(NULL, n * TL_PAGE, MEM_RESERVE | (watch ? MEM_WRITE_WATCH : 0),
+		                       PAGE_READWRITE);
+
+		if (!p) {
+			st->failed = 1;
+			break;
+		}
+		for (int k = 0; k < 16; k++)
+			stress_step(st, p, n, watch);
+		st->failed |= !VirtualFree(p, 0, MEM_RELEASE);
+	}
+	return NULL;
+}
+
+START_TEST(test_VirtualAlloc__threads_stress)
+{
+	struct stress st[3] = { { 1, 0, 0, 0 }, { 2, 0, 0, 0 }, { 3, 0, 0, 0 } };
+	pthread_t t[3];
+	PVOID h = AddVectoredExceptionHandler(1, stress_handler);
+	long guards = 0;
+
+	stress_hits = 0;
+	atomic_store(&stress_stop, 0);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, stress_thread, &st[i]), 0);
+	usleep(500 * 1000);
+	atomic_store(&stress_stop, 1);
+	for (int i = 0; i < 3; i++) {
+		pthread_join(t[i], NULL);
+		ck_assert_msg(!st[i].failed, "thread %d: a call failed (last error of that thread)", i);
+		ck_assert_int_gt(st[i].ops, 0);
+		guards += st[i].guards_set;
+	}
+	RemoveVectoredExceptionHandler(h);
+	ck_assert_int_eq(stress_hits, guards);
+}
+END_TEST
+
 static Suite *make_fault_suite(void)
 {
 	Suite *s = suite_create("fault");
@@ -439,6 +541,12 @@ static Suite *make_fault_suite(void)
 		tcase_add_test_raise_signal(tc, test_RaiseException__noncontinuable_continued_aborts, SIGABRT);
 		suite_add_tcase(s, tc);
 	}
+
+	tc = tcase_create("stress");
+	tcase_add_checked_fixture(tc, tl_setup, tl_teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_VirtualAlloc__threads_stress);
+	suite_add_tcase(s, tc);
 
 	tc = tcase_create("storm");
 	tcase_add_checked_fixture(tc, tl_setup, fault_teardown);
