@@ -542,6 +542,12 @@ static Suite *make_fault_suite(void)
 		suite_add_tcase(s, tc);
 	}
 
+	/* Threads faulting while others map and unmap: valgrind 3.19 kills
+	 * such a process now and then (SIGKILL to the whole process group,
+	 * no report; seen also at the commit that added the storm test), so
+	 * these two run natively and under ASan only. */
+	if (tl_valgrind())
+		return s;
 	tc = tcase_create("stress");
 	tcase_add_checked_fixture(tc, tl_setup, tl_teardown);
 	tcase_set_timeout(tc, 60);
