@@ -101,7 +101,7 @@ struct mt_process {
 DWORD mt_process_resolve(HANDLE h, DWORD need, bool *self, pid_t *pid);
 
 /* For the Ex functions that change memory: 0 for the calling process,
- * ERROR_NOT_SUPPORTED for another (not implemented yet), or the handle's
+ * ERROR_NOT_SUPPORTED for another (a later issue brings that), or the handle's
  * error. */
 DWORD mt_process_require_self(HANDLE h, DWORD need);
 
