@@ -8,7 +8,7 @@
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
-/* MEMAPI_DISABLE=wp_async,procmap_query forces the fallbacks (tests, and
+/* MEMAPI_DISABLE=wp_async,procmap_query,membarrier forces the fallbacks (tests, and
  * users who need to compare the paths). MEMAPI_WRITE_WATCH=fallback is the
  * documented spelling for write watch alone. */
 static unsigned disabled_by_environment(void)
@@ -20,6 +20,8 @@ static unsigned disabled_by_environment(void)
 		off |= MT_OS_NO_WP_ASYNC;
 	if (d && strstr(d, "procmap_query"))
 		off |= MT_OS_NO_PROCMAP_QUERY;
+	if (d && strstr(d, "membarrier"))
+		off |= MT_OS_NO_MEMBARRIER;
 	return off;
 }
 
@@ -33,8 +35,10 @@ static void other_locks(enum mt_fork_phase phase)
 	mt_os_atfork(phase);
 }
 
+/* Heap locks come before the vm lock (heaps commit memory under theirs). */
 static void before_fork(void)
 {
+	mt_heap_atfork(MT_FORK_PREPARE);
 	mt_vm_lock();
 	other_locks(MT_FORK_PREPARE);
 }
@@ -43,6 +47,7 @@ static void after_fork_parent(void)
 {
 	other_locks(MT_FORK_PARENT);
 	mt_vm_unlock();
+	mt_heap_atfork(MT_FORK_PARENT);
 }
 
 static void after_fork_child(void)
@@ -51,6 +56,7 @@ static void after_fork_child(void)
 	mt_forget_tid();
 	mt_watch_after_fork();
 	mt_vm_unlock();
+	mt_heap_atfork(MT_FORK_CHILD);
 }
 
 static void init_once(void)
@@ -58,6 +64,7 @@ static void init_once(void)
 	mt_os_init(disabled_by_environment());
 	mt_root_init();
 	mt_fault_init();
+	mt_heap_init();
 	pthread_atfork(before_fork, after_fork_parent, after_fork_child);
 }
 

@@ -184,6 +184,16 @@ int   mt_vm_sync(struct mt_region *r, size_t first, size_t count);
 /* PROT_* for a Windows protection of committed memory (without guard). */
 int   mt_prot_from_win(DWORD protect);
 
+/* ---- vm/alloc.c, vm/free.c: memory of other subsystems ---- */
+
+/* VirtualAlloc (reserve or commit) of memory owned by obj, a heap or
+ * section: the region records owner (MEMAPI_OWNER_*) and obj, and only
+ * these calls with the same obj can commit, decommit or release it. */
+DWORD mt_vm_alloc_owned(void *obj, DWORD owner, void *addr, size_t size, DWORD type,
+                        DWORD protect, void **out);
+/* MEM_DECOMMIT of [addr, +size) or MEM_RELEASE (size 0) of obj's memory. */
+DWORD mt_vm_free_owned(void *obj, void *addr, size_t size, DWORD type);
+
 /* ---- vm/misc.c ---- */
 
 /* Checks that [start, end) lies in one own allocation and is committed (with
@@ -251,6 +261,12 @@ void  mt_watch_prepare_write(const void *addr, size_t len);
 DWORD mt_cfg_update(struct mt_region *r, size_t first, size_t count, DWORD protect,
                     bool from_alloc);
 void  mt_cfg_free(struct mt_region *r);
+
+/* ---- heap/ ---- */
+
+/* Makes the process heap (before main, from the constructor). */
+void mt_heap_init(void);
+void mt_heap_atfork(enum mt_fork_phase phase);
 
 /* ---- root.c ---- */
 

@@ -91,6 +91,119 @@ struct memapi_root {
 	uint64_t reserved[8];
 };
 
+/* ---- Heaps (heap layout 1, see memapi_heap_layout(7)) ----
+ * memapi_root.heaps points at the first heap; heaps are linked by next. A
+ * heap's HANDLE is the address of its struct memapi_rec_heap, which starts
+ * its first segment. Every block of a segment starts with a 16-byte header
+ * stored XOR-encoded with the heap's key:
+ *   w0 = header[0] ^ key[0], w1 = header[1] ^ key[1]
+ *   w0 bits  0..31  block size in 16-byte units, header included (slots: the
+ *                   slot stride; large blocks: 0)
+ *   w0 bits 32..63  backend blocks: size units of the previous block (0 for
+ *                   the first); slots: slot index (bits 32..55) and size
+ *                   class (bits 56..63)
+ *   w1 bits  0..23  unused bytes: requested size = size*16 - 16 - unused
+ *   w1 bits 24..31  MEMAPI_HEAP_BLOCK_* flags
+ *   w1 bits 32..63  memapi_heap_check(w0, w1 & 0xffffffff, header address)
+ * A block's data follows its header. */
+
+#define MEMAPI_HEAP_MAGIC   UINT64_C(0x31504145484d454d)   /* "MEMHEAP1" */
+#define MEMAPI_SEG_MAGIC    UINT64_C(0x3147455350414548)   /* "HEAPSEG1" */
+#define MEMAPI_SUBSEG_MAGIC UINT64_C(0x3142555350414548)   /* "HEAPSUB1" */
+#define MEMAPI_LARGE_MAGIC  UINT64_C(0x3147494250414548)   /* "HEAPBIG1" */
+#define MEMAPI_HTAB_MAGIC   UINT64_C(0x31444e4850414548)   /* "HEAPHND1" */
+#define MEMAPI_HEAP_LAYOUT  1
+
+/* Block header flags (w1 bits 24..31). */
+#define MEMAPI_HEAP_BLOCK_BUSY     0x01u  /* allocated; else free                  */
+#define MEMAPI_HEAP_BLOCK_SLOT     0x02u  /* a slot of a subsegment                */
+#define MEMAPI_HEAP_BLOCK_SUBSEG   0x04u  /* backend block holding a subsegment    */
+#define MEMAPI_HEAP_BLOCK_MOVEABLE 0x08u  /* Global/Local moveable data: the data
+                                             starts with the owning HGLOBAL        */
+#define MEMAPI_HEAP_BLOCK_LARGE    0x10u  /* in its own reservation                */
+#define MEMAPI_HEAP_BLOCK_INTERNAL 0x20u  /* heap metadata (handle table)          */
+
+/* memapi_rec_heap.options */
+#define MEMAPI_HEAP_PROCESS   0x1u        /* the process heap                      */
+#define MEMAPI_HEAP_TERMINATE 0x2u        /* terminate on corruption               */
+
+/* The check word of a decoded header at address at. It catches stray
+ * writes and headers copied from elsewhere; the key's secrecy, not this
+ * function, makes headers hard to forge. */
+static inline uint32_t memapi_heap_check(uint64_t w0, uint32_t w1_low, uint64_t at)
+{
+	return (uint32_t)(((w0 ^ (at << 16) ^ w1_low) * UINT64_C(0x9e3779b97f4a7c15)) >> 32);
+}
+
+/* A reservation of a heap. Blocks tile [first_block, base + committed);
+ * the rest up to base + reserved is reserved, not committed. */
+struct memapi_rec_heap_segment {
+	uint64_t magic;             /* MEMAPI_SEG_MAGIC                               */
+	uint64_t base;              /* the reservation (AllocationBase)               */
+	uint64_t reserved;          /* bytes                                          */
+	volatile uint64_t committed;   /* bytes from base                             */
+	uint64_t first_block;       /* address of the first block header              */
+	const struct memapi_rec_heap_segment *next;
+};
+
+/* The data of a SUBSEG block: count slots of stride bytes, each a header
+ * and data, starting at first_slot. Slots at index >= used were never
+ * handed out and have no header yet. */
+struct memapi_rec_heap_subseg {
+	uint64_t magic;             /* MEMAPI_SUBSEG_MAGIC                            */
+	uint64_t heap;              /* the owning heap's handle                       */
+	uint64_t first_slot;        /* address of slot 0's header                    */
+	uint32_t stride;            /* bytes per slot, header included                */
+	uint32_t count;
+	volatile uint32_t used;
+	uint32_t size_class;
+};
+
+/* A block in its own reservation (growable heaps, large requests): this
+ * record at the reservation's base, the block header at base + 48, the
+ * data at base + 64. */
+struct memapi_rec_heap_large {
+	uint64_t magic;             /* MEMAPI_LARGE_MAGIC                             */
+	uint64_t size;              /* requested bytes (HeapSize)                     */
+	uint64_t reserved;          /* bytes of the reservation                       */
+	const struct memapi_rec_heap_large *next;
+	const struct memapi_rec_heap_large *prev;
+	uint64_t heap;
+};
+
+/* One moveable Global/Local handle: the HGLOBAL is the address of data. */
+struct memapi_rec_handle {
+	uint16_t lock_count;
+	uint16_t flags;             /* GMEM_DISCARDABLE, GMEM_DISCARDED, in use 0x8000 */
+	uint32_t check;             /* low 32 bits of (data ^ key[0]) when in use    */
+	uint64_t data;              /* the block's data, NULL when discarded          */
+};
+
+/* A table of moveable handles: a busy INTERNAL block of the process heap. */
+struct memapi_rec_handle_table {
+	uint64_t magic;             /* MEMAPI_HTAB_MAGIC                              */
+	uint32_t count;             /* entries                                        */
+	uint32_t reserved0;
+	const struct memapi_rec_handle_table *next;
+	uint64_t reserved1;
+	struct memapi_rec_handle entries[];
+};
+
+struct memapi_rec_heap {
+	uint64_t magic;             /* MEMAPI_HEAP_MAGIC                              */
+	uint32_t layout;            /* MEMAPI_HEAP_LAYOUT                             */
+	uint32_t flags;             /* HeapCreate options (HEAP_*)                    */
+	uint64_t key[2];            /* block header encoding                          */
+	uint64_t maximum_size;      /* 0: growable                                    */
+	uint32_t compatibility;     /* HeapCompatibilityInformation: 0, 1 or 2        */
+	uint32_t options;           /* MEMAPI_HEAP_PROCESS, MEMAPI_HEAP_TERMINATE     */
+	volatile uint64_t generation;  /* odd while segments or large blocks change */
+	const struct memapi_rec_heap_segment *segments;
+	const struct memapi_rec_heap_large *large;
+	const struct memapi_rec_handle_table *handles;   /* process heap only      */
+	const struct memapi_rec_heap *next;
+};
+
 /* The root descriptor; its symbol name is part of the forensic contract. */
 extern MEMAPI_EXPORT struct memapi_root memapi_root;
 

@@ -31,6 +31,7 @@ extern "C" {
 #define ERROR_WRITE_PROTECT                 19
 #define ERROR_NOT_READY                     21
 #define ERROR_BAD_LENGTH                    24
+#define ERROR_GEN_FAILURE                   31
 #define ERROR_SHARING_VIOLATION             32
 #define ERROR_LOCK_VIOLATION                33
 #define ERROR_HANDLE_EOF                    38
@@ -47,6 +48,7 @@ extern "C" {
 #define ERROR_MOD_NOT_FOUND                 126
 #define ERROR_PROC_NOT_FOUND                127
 #define ERROR_NEGATIVE_SEEK                 131
+#define ERROR_DISCARDED                     157
 #define ERROR_NOT_LOCKED                    158
 #define ERROR_BAD_ARGUMENTS                 160
 #define ERROR_BAD_PATHNAME                  161

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/membarrier.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -67,7 +68,15 @@ int mt_os_init(unsigned disable)
 	mt_os.cpu_count = n > 0 ? (unsigned)n : 1;
 	mt_os.has_procmap_query = !(disable & MT_OS_NO_PROCMAP_QUERY) && mt_maps_probe() == 0;
 	mt_os.has_wp_async = !(disable & MT_OS_NO_WP_ASYNC) && mt_os_wp_probe() == 0;
+	mt_os.has_membarrier = !(disable & MT_OS_NO_MEMBARRIER) &&
+	                       syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED,
+	                               0, 0) == 0;
 	return 0;
+}
+
+int mt_os_membarrier(void)
+{
+	return syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) ? errno : 0;
 }
 
 static int map_errno(void *p)

@@ -19,6 +19,7 @@ struct mt_os_config {
 	uintptr_t max_address;        /* highest user address + 1                    */
 	bool      has_procmap_query;  /* PROCMAP_QUERY ioctl on /proc/PID/maps        */
 	bool      has_wp_async;       /* uffd WP async + WP_UNPOPULATED + PAGEMAP_SCAN */
+	bool      has_membarrier;     /* membarrier PRIVATE_EXPEDITED registered      */
 	unsigned  cpu_count;          /* online processors                            */
 };
 
@@ -44,9 +45,15 @@ void mt_os_calls_reset(void);
 enum {
 	MT_OS_NO_WP_ASYNC      = 1 << 0,
 	MT_OS_NO_PROCMAP_QUERY = 1 << 1,
+	MT_OS_NO_MEMBARRIER    = 1 << 2,
 };
 
 int  mt_os_init(unsigned disable);
+
+/* A full memory barrier on every running thread of the process (membarrier
+ * PRIVATE_EXPEDITED): lets hot paths pair a compiler barrier with this rare
+ * call instead of a fence each. Only when mt_os.has_membarrier. */
+int  mt_os_membarrier(void);
 
 /* Probes run by mt_os_init: 0 when the facility works. */
 int  mt_maps_probe(void);

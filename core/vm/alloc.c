@@ -17,6 +17,8 @@ struct alloc_req {
 	size_t    align;              /* 0: allocation granularity                 */
 	DWORD     node;               /* NUMA_NO_PREFERRED_NODE: none              */
 	bool      ex;                 /* VirtualAlloc2: placeholders allowed       */
+	DWORD     owner;              /* MEMAPI_OWNER_* of a new reservation       */
+	void     *owner_obj;          /* subsystem object owning it, or NULL       */
 };
 
 #define TYPE_BITS (MEM_COMMIT | MEM_RESERVE | MEM_RESET | MEM_RESET_UNDO | \
@@ -194,6 +196,8 @@ static DWORD new_region(const struct alloc_req *rq, void **out)
 		mt_os_release(p, span);
 		return ERROR_NOT_ENOUGH_MEMORY;
 	}
+	r->rec.owner = rq->owner;
+	r->owner_obj = rq->owner_obj;
 	if (rq->node != NUMA_NO_PREFERRED_NODE)
 		mt_os_bind_node(p, span, rq->node);   /* a preference: may not hold */
 	mt_vm_lock();
@@ -250,7 +254,7 @@ static DWORD commit_existing(const struct alloc_req *rq, void **out)
 		err = ERROR_INVALID_ADDRESS;
 	else if (r->rec.flags & MEMAPI_REGION_LARGE_PAGES)
 		err = rq->protect == r->runs[0].protect ? 0 : ERROR_INVALID_PARAMETER;
-	else if (r->owner_obj)
+	else if (r->owner_obj != rq->owner_obj)
 		err = ERROR_INVALID_ADDRESS;   /* views are committed by their section */
 	if (!err && !(r->rec.flags & MEMAPI_REGION_LARGE_PAGES)) {
 		mt_vm_change_begin();
@@ -361,6 +365,17 @@ LPVOID WINAPI VirtualAlloc(LPVOID lpAddress, SIZE_T dwSize, DWORD flAllocationTy
 	};
 
 	return alloc(&rq);
+}
+
+DWORD mt_vm_alloc_owned(void *obj, DWORD owner, void *addr, size_t size, DWORD type,
+                        DWORD protect, void **out)
+{
+	struct alloc_req rq = {
+		.addr = (uintptr_t)addr, .size = size, .type = type, .protect = protect,
+		.node = NUMA_NO_PREFERRED_NODE, .owner = owner, .owner_obj = obj,
+	};
+
+	return do_alloc(&rq, out);
 }
 
 /* VirtualAlloc2 takes NULL for the calling process. */

@@ -34,12 +34,12 @@ static DWORD decommit(struct mt_region *r, size_t first, size_t count)
 	return err;
 }
 
-static DWORD decommit_range(uintptr_t addr, size_t size)
+static DWORD decommit_range(uintptr_t addr, size_t size, void *obj)
 {
 	uintptr_t start = mt_page_down(addr), end;
 	struct mt_region *r = mt_vm_find(start);
 
-	if (!r || (r->rec.flags & MEMAPI_REGION_PLACEHOLDER) || r->owner_obj)
+	if (!r || (r->rec.flags & MEMAPI_REGION_PLACEHOLDER) || r->owner_obj != obj)
 		return ERROR_INVALID_ADDRESS;
 	if (!size && addr != r->rec.base)
 		return ERROR_INVALID_ADDRESS;
@@ -62,13 +62,13 @@ static void destroy(struct mt_region *r)
 	mt_region_free(r);
 }
 
-static DWORD release(uintptr_t addr, size_t size)
+static DWORD release(uintptr_t addr, size_t size, void *obj)
 {
 	struct mt_region *r = mt_vm_find(addr);
 
 	if (size)
 		return ERROR_INVALID_PARAMETER;
-	if (!r || r->rec.base != addr || r->owner_obj)
+	if (!r || r->rec.base != addr || r->owner_obj != obj)
 		return ERROR_INVALID_ADDRESS;
 	destroy(r);
 	return 0;
@@ -191,13 +191,24 @@ static DWORD do_free(uintptr_t addr, size_t size, DWORD type)
 		return ERROR_INVALID_PARAMETER;
 	mt_vm_lock();
 	if (op == MEM_DECOMMIT)
-		err = decommit_range(addr, size);
+		err = decommit_range(addr, size, NULL);
 	else if (extra == MEM_PRESERVE_PLACEHOLDER)
 		err = preserve_placeholder(addr, size);
 	else if (extra == MEM_COALESCE_PLACEHOLDERS)
 		err = coalesce(addr, size);
 	else
-		err = release(addr, size);
+		err = release(addr, size, NULL);
+	mt_vm_unlock();
+	return err;
+}
+
+DWORD mt_vm_free_owned(void *obj, void *addr, size_t size, DWORD type)
+{
+	DWORD err;
+
+	mt_vm_lock();
+	err = type == MEM_DECOMMIT ? decommit_range((uintptr_t)addr, size, obj)
+	                           : release((uintptr_t)addr, size, obj);
 	mt_vm_unlock();
 	return err;
 }

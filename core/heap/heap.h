@@ -1,0 +1,269 @@
+/* Heaps: internal interfaces shared by the files of core/heap/ and by the
+ * Global/Local family (core/global.c).
+ *
+ * A heap is a list of segments (the library's own reservations, owner
+ * MEMAPI_OWNER_HEAP) tiled by blocks with encoded headers (memapi.h), plus
+ * large blocks in reservations of their own. Three layers:
+ *   backend.c  segments, commit, free lists, coalescing, large blocks;
+ *   front.c    size classes served from subsegments (backend blocks cut
+ *              into equal slots) through per-thread caches (serialized
+ *              growable heaps: "LFH") or one heap-wide cache
+ *              (HEAP_NO_SERIALIZE growable heaps: "lookaside");
+ *   heap.c     creation, the heap list, locking, corruption reports.
+ * walk.c walks, validates and compacts; api.c and info.c are the Win32
+ * entry points. */
+#ifndef MT_HEAP_H
+#define MT_HEAP_H
+
+#include "../internal.h"
+
+#define MT_UNIT       16u            /* block sizes are multiples of this     */
+#define MT_HDR        16u            /* header bytes before every block's data */
+#define MT_MIN_FREE   2u             /* units of the smallest free block       */
+#define MT_NCLASS     40u            /* front-end size classes                 */
+#define MT_SMALL_MAX  16384u         /* largest request served by the front end */
+#define MT_LARGE_MIN  (508u * 1024u) /* growable heaps: own reservation above  */
+#define MT_BINS       168u           /* backend free-list bins                 */
+#define MT_SLOTS      64u            /* heaps that can have per-thread caches  */
+#define MT_SUBSEG_HDR 96u            /* subsegment record before slot 0        */
+#define MT_LARGE_HDR  48u            /* large record before the block header   */
+
+enum mt_front {
+	MT_FRONT_NONE = 0,        /* backend only (fixed-size heaps)               */
+	MT_FRONT_LOOKASIDE = 1,   /* one cache, no locking (HEAP_NO_SERIALIZE)     */
+	MT_FRONT_LFH = 2,         /* per-thread caches                             */
+};
+
+#define MT_B_BUSY     MEMAPI_HEAP_BLOCK_BUSY
+#define MT_B_SLOT     MEMAPI_HEAP_BLOCK_SLOT
+#define MT_B_SUBSEG   MEMAPI_HEAP_BLOCK_SUBSEG
+#define MT_B_MOVEABLE MEMAPI_HEAP_BLOCK_MOVEABLE
+#define MT_B_LARGE    MEMAPI_HEAP_BLOCK_LARGE
+#define MT_B_INTERNAL MEMAPI_HEAP_BLOCK_INTERNAL
+
+/* A decoded block header. */
+struct mt_bh {
+	uint32_t size;            /* units; slots: stride units; large: 0          */
+	uint32_t prev;            /* backend: previous block's units; slots: index | class << 24 */
+	uint32_t unused;          /* bytes of the block not requested               */
+	uint32_t flags;           /* MT_B_*                                        */
+};
+
+/* A run of free slots or blocks linked through their data, each link
+ * stored XOR the heap key and its own address (a stray write is caught
+ * when the link is followed). */
+struct mt_tbin {
+	void     *head;           /* data address of the first block, or NULL      */
+	uint32_t  count;
+	uint32_t  limit;
+};
+
+/* A cache of free slots of one heap, per size class. */
+struct mt_tcache {
+	struct mt_heap *heap;
+	uint64_t        gen;      /* the heap's slot generation when made          */
+	struct mt_tbin  bin[MT_NCLASS];
+};
+
+/* Every thread that used a heap's fast path. */
+struct mt_thread {
+	atomic_uint        busy;  /* slot + 1 while in a fast path, else 0         */
+	struct mt_tcache  *tc[MT_SLOTS];
+	struct mt_thread  *next;
+};
+
+/* A subsegment: the data of a SUBSEG backend block. */
+struct mt_subseg {
+	struct memapi_rec_heap_subseg rec;   /* first: the forensic record       */
+	void             *free;   /* returned slots (data addresses), linked        */
+	uint32_t          taken;  /* slots out: busy or in a cache                 */
+	uint32_t          listed; /* on its class's partial list                   */
+	struct mt_subseg *next, *prev;
+};
+
+struct mt_class {
+	struct mt_subseg *partial;   /* subsegments with slots to hand out        */
+	uint32_t          subsegs;   /* how many exist                            */
+};
+
+struct mt_seg {
+	struct memapi_rec_heap_segment rec;  /* first: the forensic record       */
+	struct mt_heap   *heap;
+	uint8_t          *last;   /* header of the last block before commit end   */
+};
+
+struct mt_large {
+	struct memapi_rec_heap_large rec;    /* first: the forensic record       */
+};
+
+struct mt_heap {
+	struct memapi_rec_heap rec;      /* first: the HANDLE points here          */
+	uint64_t         key0, key1;     /* == rec.key, kept hot                   */
+	DWORD            flags;          /* HeapCreate options                     */
+	enum mt_front    front;
+	int              slot;           /* thread-cache slot, -1 for none         */
+	uint64_t         slot_gen;
+	pthread_mutex_t  lock;           /* recursive, like a critical section     */
+	atomic_int       frozen;         /* fast paths must take the lock          */
+	int              freeze_depth;   /* HeapLock/walk nesting of the holder    */
+	bool             terminate;      /* STATUS_HEAP_CORRUPTION ends the process */
+	struct mt_seg    seg0;           /* the first segment, at this heap's base */
+	struct mt_seg   *seg_last;
+	size_t           next_reserve;   /* size of the next segment to reserve    */
+	uint8_t         *bins[MT_BINS];  /* free backend blocks (header addresses) */
+	uint64_t         binmap[(MT_BINS + 63) / 64];
+	struct mt_class  cls[MT_NCLASS];
+	struct mt_tcache lookaside;      /* MT_FRONT_LOOKASIDE                     */
+	struct mt_large *large;          /* == rec.large                           */
+	uint64_t         corruptions;
+};
+
+/* ---- headers (inline: the fast paths use them) ---- */
+
+static inline bool mt_bh_get(const struct mt_heap *h, const void *hdr, struct mt_bh *b)
+{
+	const uint64_t *w = hdr;
+	uint64_t w0 = w[0] ^ h->key0, w1 = w[1] ^ h->key1;
+
+	if ((uint32_t)(w1 >> 32) != memapi_heap_check(w0, (uint32_t)w1, (uintptr_t)hdr))
+		return false;
+	b->size = (uint32_t)w0;
+	b->prev = (uint32_t)(w0 >> 32);
+	b->unused = (uint32_t)w1 & 0xffffff;
+	b->flags = ((uint32_t)w1 >> 24) & 0xff;
+	return true;
+}
+
+static inline void mt_bh_put(const struct mt_heap *h, void *hdr, const struct mt_bh *b)
+{
+	uint64_t *w = hdr;
+	uint64_t w0 = b->size | (uint64_t)b->prev << 32;
+	uint32_t lo = (b->unused & 0xffffff) | b->flags << 24;
+
+	w[0] = w0 ^ h->key0;
+	w[1] = ((uint64_t)memapi_heap_check(w0, lo, (uintptr_t)hdr) << 32 | lo) ^ h->key1;
+}
+
+static inline void *mt_data(const void *hdr) { return (uint8_t *)hdr + MT_HDR; }
+static inline uint8_t *mt_hdr(const void *data) { return (uint8_t *)data - MT_HDR; }
+
+/* Bytes requested for a block with this header (not for large blocks). */
+static inline size_t mt_bh_request(const struct mt_bh *b)
+{
+	return (size_t)b->size * MT_UNIT - MT_HDR - b->unused;
+}
+
+/* Free-list links. */
+static inline void *mt_link_get(const struct mt_heap *h, const void *data)
+{
+	return (void *)(*(const uintptr_t *)data ^ h->key1 ^ (uintptr_t)data);
+}
+
+static inline void mt_link_put(const struct mt_heap *h, void *data, const void *next)
+{
+	*(uintptr_t *)data = (uintptr_t)next ^ h->key1 ^ (uintptr_t)data;
+}
+
+/* ---- heap.c ---- */
+
+extern struct mt_heap *mt_process_heap;
+
+/* The heap behind a HANDLE, or NULL (ERROR_INVALID_HANDLE). */
+static inline struct mt_heap *mt_heap_from(HANDLE hh)
+{
+	struct mt_heap *h = hh;
+
+	return h && h->rec.magic == MEMAPI_HEAP_MAGIC ? h : NULL;
+}
+
+/* The heap's lock (nothing for HEAP_NO_SERIALIZE heaps). */
+void mt_heap_enter(struct mt_heap *h);
+void mt_heap_leave(struct mt_heap *h);
+/* The lock, and no thread inside a fast path until mt_heap_thaw. */
+void mt_heap_freeze(struct mt_heap *h);
+void mt_heap_thaw(struct mt_heap *h);
+
+/* A block header that does not check out: counts it, ends the process when
+ * termination on corruption is on, else returns ERROR_INVALID_PARAMETER. */
+DWORD mt_heap_corrupt(struct mt_heap *h, const void *at, const char *what);
+
+/* HeapEnableTerminationOnCorruption with a NULL handle: every heap. */
+extern atomic_bool mt_heap_terminate_all;
+
+/* Every heap, under the list lock. */
+void mt_heaps_lock(void);
+void mt_heaps_unlock(void);
+struct mt_heap *mt_heaps_first(void);
+
+/* Page protection of a heap's committed memory. */
+DWORD mt_heap_protect(const struct mt_heap *h);
+
+/* ---- backend.c (lock held) ---- */
+
+/* The owner object of every heap reservation (mt_vm_alloc_owned). */
+extern char mt_heap_tag;
+
+/* The first segment for a new heap at its base; *out is the base. */
+DWORD mt_seg_first(size_t reserve, size_t commit, DWORD protect, void **out);
+DWORD mt_backend_init(struct mt_heap *h, size_t reserve, size_t commit);
+/* A busy block of at least units (header included): *hdr its header, *b
+ * the header's fields (flags MT_B_BUSY, unused 0) for the caller to set. */
+DWORD mt_backend_alloc(struct mt_heap *h, size_t units, uint8_t **hdr, struct mt_bh *b);
+/* Frees a busy block, coalescing; hdr checked by the caller. */
+void  mt_backend_free(struct mt_heap *h, uint8_t *hdr, struct mt_bh *b);
+/* Resizes a busy block in place to units if it can (grows into a free
+ * successor, shrinks by splitting): true when done. */
+bool  mt_backend_resize(struct mt_heap *h, uint8_t *hdr, struct mt_bh *b, size_t units);
+/* The largest free block's data bytes, after decommitting free tails. */
+size_t mt_backend_compact(struct mt_heap *h);
+void  mt_backend_release(struct mt_heap *h);
+
+DWORD mt_large_alloc(struct mt_heap *h, size_t n, uint32_t flags, void **out);
+void  mt_large_free(struct mt_heap *h, void *data);
+struct mt_large *mt_large_of(const void *data);
+size_t mt_large_size(const void *data);
+/* Resizes in place within the reservation: true when done. */
+bool  mt_large_resize(struct mt_heap *h, void *data, size_t n);
+
+/* ---- front.c ---- */
+
+/* The slow paths behind fast.h's: allocates a slot for n bytes with
+ * flags under the lock (NULL with *err on failure); frees a busy slot
+ * whose header b was read at hdr. */
+void *mt_front_alloc(struct mt_heap *h, size_t n, uint32_t flags, DWORD *err);
+DWORD mt_front_free(struct mt_heap *h, uint8_t *hdr, struct mt_bh *b);
+/* Resizes a busy slot in place to n bytes if its class holds n. */
+bool  mt_front_resize(struct mt_heap *h, uint8_t *hdr, struct mt_bh *b, size_t n);
+/* Returns every cached slot (all threads; heap frozen) and releases empty
+ * subsegments. */
+void  mt_front_drain(struct mt_heap *h);
+/* Forgets the heap's caches before it is destroyed. */
+void  mt_front_forget(struct mt_heap *h);
+/* The subsegment holding a slot, checked; NULL if it does not check out. */
+struct mt_subseg *mt_subseg_of(const struct mt_heap *h, const uint8_t *hdr,
+                               const struct mt_bh *b);
+void  mt_front_init(struct mt_heap *h);
+/* Waits until no thread is inside a fast path of h (h->frozen is set). */
+void  mt_front_quiesce(struct mt_heap *h);
+void  mt_front_atfork(enum mt_fork_phase phase);
+
+/* ---- api.c: the allocation paths Global/Local share ---- */
+
+/* HeapAlloc with extra block flags (MT_B_MOVEABLE, MT_B_INTERNAL); sets no
+ * last error: *err on failure. */
+void *mt_heap_alloc(struct mt_heap *h, DWORD flags, size_t n, uint32_t bflags, DWORD *err);
+void *mt_heap_realloc(struct mt_heap *h, DWORD flags, void *p, size_t n, DWORD *err);
+DWORD mt_heap_free(struct mt_heap *h, void *p);
+/* HeapSize, or (SIZE_T)-1 with *err. */
+size_t mt_heap_size(struct mt_heap *h, const void *p, DWORD *err);
+/* The flags of a busy block (MT_B_*), 0 with *err if it does not check. */
+uint32_t mt_heap_block_flags(struct mt_heap *h, const void *p, DWORD *err);
+/* True when p is the data of a busy block of h (safe for any p). */
+bool  mt_heap_owns(struct mt_heap *h, const void *p);
+
+/* ---- walk.c ---- */
+
+/* Validates every block (frozen): true when all check out. */
+bool  mt_heap_validate_all(struct mt_heap *h);
+
+#endif

@@ -1,0 +1,112 @@
+/* HeapQueryInformation and HeapSetInformation. */
+#include "heap.h"
+
+static DWORD query(struct mt_heap *h, HEAP_INFORMATION_CLASS cls, void *buf, size_t len,
+                   SIZE_T *ret)
+{
+	ULONG v;
+
+	switch (cls) {
+	case HeapCompatibilityInformation:
+		v = h->rec.compatibility;
+		break;
+	case HeapEnableTerminationOnCorruption:
+		v = h->terminate || atomic_load(&mt_heap_terminate_all);
+		break;
+	default:
+		return ERROR_INVALID_PARAMETER;
+	}
+	if (ret)
+		*ret = sizeof v;
+	if (!buf || len < sizeof v)
+		return ERROR_INSUFFICIENT_BUFFER;
+	*(ULONG *)buf = v;
+	return 0;
+}
+
+BOOL WINAPI HeapQueryInformation(HANDLE HeapHandle, HEAP_INFORMATION_CLASS HeapInformationClass,
+                                 PVOID HeapInformation, SIZE_T HeapInformationLength,
+                                 PSIZE_T ReturnLength)
+{
+	struct mt_heap *h = mt_heap_from(HeapHandle);
+	DWORD err;
+
+	mt_init();
+	if (ReturnLength)
+		*ReturnLength = 0;
+	if (!h)
+		return mt_fail(HeapHandle ? ERROR_INVALID_HANDLE : ERROR_NOACCESS);
+	err = query(h, HeapInformationClass, HeapInformation, HeapInformationLength, ReturnLength);
+	return err ? mt_fail(err) : TRUE;
+}
+
+/* The front end cannot be switched off, nor put on heaps without
+ * serialization or with a fixed size (Windows' rules for the LFH). */
+static DWORD set_compatibility(struct mt_heap *h, const void *buf, size_t len)
+{
+	if (!h)
+		return ERROR_INVALID_HANDLE;
+	if (!buf || len < sizeof(ULONG))
+		return ERROR_INSUFFICIENT_BUFFER;
+	if (*(const ULONG *)buf != MT_FRONT_LFH)
+		return ERROR_GEN_FAILURE;
+	if ((h->flags & HEAP_NO_SERIALIZE) || h->rec.maximum_size)
+		return ERROR_INVALID_PARAMETER;
+	/* Serialized growable heaps have it from the start, unless all the
+	 * thread-cache slots were taken when they were made. */
+	return h->front == MT_FRONT_LFH ? 0 : ERROR_NOT_ENOUGH_MEMORY;
+}
+
+/* Returns cached free memory to the backend and decommits free tails. */
+static void optimize(struct mt_heap *h)
+{
+	mt_heap_freeze(h);
+	mt_front_drain(h);
+	mt_backend_compact(h);
+	mt_heap_thaw(h);
+}
+
+static DWORD set_optimize(HANDLE handle, struct mt_heap *h, const void *buf, size_t len)
+{
+	const HEAP_OPTIMIZE_RESOURCES_INFORMATION *o = buf;
+
+	if (!o || len != sizeof *o || o->Version != HEAP_OPTIMIZE_RESOURCES_CURRENT_VERSION ||
+	    o->Flags)
+		return ERROR_INVALID_PARAMETER;
+	if (h) {
+		optimize(h);
+		return 0;
+	}
+	if (handle)
+		return ERROR_INVALID_HANDLE;
+	mt_heaps_lock();
+	for (h = mt_heaps_first(); h; h = (struct mt_heap *)h->rec.next)
+		optimize(h);
+	mt_heaps_unlock();
+	return 0;
+}
+
+BOOL WINAPI HeapSetInformation(HANDLE HeapHandle, HEAP_INFORMATION_CLASS HeapInformationClass,
+                               PVOID HeapInformation, SIZE_T HeapInformationLength)
+{
+	struct mt_heap *h = mt_heap_from(HeapHandle);
+	DWORD err;
+
+	mt_init();
+	switch (HeapInformationClass) {
+	case HeapEnableTerminationOnCorruption:
+		/* For every heap of the process, for good. */
+		atomic_store(&mt_heap_terminate_all, true);
+		err = 0;
+		break;
+	case HeapCompatibilityInformation:
+		err = set_compatibility(h, HeapInformation, HeapInformationLength);
+		break;
+	case HeapOptimizeResources:
+		err = set_optimize(HeapHandle, h, HeapInformation, HeapInformationLength);
+		break;
+	default:
+		err = ERROR_INVALID_PARAMETER;
+	}
+	return err ? mt_fail(err) : TRUE;
+}
