@@ -152,7 +152,7 @@ static inline DWORD free_block(struct mt_heap *h, void *p, struct mt_bh *b)
 
 DWORD mt_heap_free(struct mt_heap *h, void *p)
 {
-	struct mt_bh b;
+	struct mt_bh b = { 0 };
 	DWORD err = header(h, p, &b);
 
 	return err ? err : free_block(h, p, &b);
@@ -190,7 +190,7 @@ static size_t block_size(const void *p, const struct mt_bh *b)
 
 size_t mt_heap_size(struct mt_heap *h, const void *p, DWORD *err)
 {
-	struct mt_bh b;
+	struct mt_bh b = { 0 };
 
 	if ((*err = header(h, p, &b)))
 		return (size_t)-1;
@@ -210,7 +210,7 @@ SIZE_T WINAPI HeapSize(HANDLE hHeap, DWORD dwFlags, LPCVOID lpMem)
 
 uint32_t mt_heap_block_flags(struct mt_heap *h, const void *p, DWORD *err)
 {
-	struct mt_bh b;
+	struct mt_bh b = { 0 };
 
 	return (*err = header(h, p, &b)) ? 0 : b.flags;
 }
@@ -244,7 +244,7 @@ static bool resize_in_place(struct mt_heap *h, void *p, struct mt_bh *b, size_t 
 
 void *mt_heap_realloc(struct mt_heap *h, DWORD flags, void *p, size_t n, DWORD *err)
 {
-	struct mt_bh b;
+	struct mt_bh b = { 0 };
 	size_t old;
 	void *q;
 

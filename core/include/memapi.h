@@ -171,11 +171,16 @@ struct memapi_rec_heap_large {
 	uint64_t heap;
 };
 
-/* One moveable Global/Local handle: the HGLOBAL is the address of data. */
+/* One moveable Global/Local handle: the HGLOBAL is the address of data,
+ * which points at the object's bytes (NULL when discarded); they sit in a
+ * MOVEABLE block of the process heap, 16 bytes after its start, which holds
+ * the HGLOBAL. Free entries link through data. */
 struct memapi_rec_handle {
 	uint16_t lock_count;
-	uint16_t flags;             /* GMEM_DISCARDABLE, GMEM_DISCARDED, in use 0x8000 */
-	uint32_t check;             /* low 32 bits of (data ^ key[0]) when in use    */
+	uint16_t flags;             /* in use 0x8000, GMEM_DISCARDED (allocated
+	                               discarded), GMEM_DDESHARE, GMEM_DISCARDABLE  */
+	uint32_t check;             /* in use: low 32 bits of (entry address ^ the
+	                               process heap's key[0]); free: 0               */
 	uint64_t data;              /* the block's data, NULL when discarded          */
 };
 
