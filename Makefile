@@ -115,6 +115,38 @@ $(BUILD)/bench/%: tests/bench/%.c tests/bench/bench.h $(LIB_A)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(BASEFLAGS) $(INCLUDES) -Icore -O2 -g -o $@ $< $(LIB_A) $(LDLIBS_CORE)
 
+# Heap benchmark workers. bench_heap runs one worker per allocator as a
+# child process, since mimalloc and jemalloc replace malloc when linked; they
+# are named heap_work-*, not bench_*, so the bench loop does not run them
+# itself.
+HEAP_WORK_SRC  := tests/bench/heap_work.c
+HEAP_WORK_DEPS := $(HEAP_WORK_SRC) tests/bench/heap_work.h tests/bench/bench.h
+HEAP_WORK      := $(addprefix $(BUILD)/bench/heap_work-,glibc mimalloc jemalloc memapi)
+HEAP_WORK_CC    = $(CC) $(BASEFLAGS) $(INCLUDES) -O2 -g -o $@ $(HEAP_WORK_SRC)
+
+bench: $(HEAP_WORK)
+$(BUILD)/bench/bench_heap: tests/bench/heap_work.h
+
+$(BUILD)/bench/heap_work-glibc: $(HEAP_WORK_DEPS)
+	@mkdir -p $(@D)
+	@echo "  CC      $@"
+	$(Q)$(HEAP_WORK_CC) $(LDLIBS_CORE)
+
+$(BUILD)/bench/heap_work-mimalloc: $(HEAP_WORK_DEPS)
+	@mkdir -p $(@D)
+	@echo "  CC      $@"
+	$(Q)$(HEAP_WORK_CC) -DWK_MIMALLOC -lmimalloc $(LDLIBS_CORE)
+
+$(BUILD)/bench/heap_work-jemalloc: $(HEAP_WORK_DEPS)
+	@mkdir -p $(@D)
+	@echo "  CC      $@"
+	$(Q)$(HEAP_WORK_CC) -DWK_JEMALLOC -ljemalloc $(LDLIBS_CORE)
+
+$(BUILD)/bench/heap_work-memapi: $(HEAP_WORK_DEPS) $(LIB_A)
+	@mkdir -p $(@D)
+	@echo "  CC      $@"
+	$(Q)$(HEAP_WORK_CC) -DWK_MEMAPI $(LIB_A) $(LDLIBS_CORE)
+
 # CK_FORK stays on: a crashing test must not take the suite with it.
 check: all $(TEST_BIN)
 	@tests/run-suites.sh $(BUILD) $(TEST_BIN)
