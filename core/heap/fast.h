@@ -64,14 +64,22 @@ static inline void mt_fast_leave(struct mt_thread *t, struct mt_heap *h)
 		atomic_store_explicit(&t->busy, 0, memory_order_release);
 }
 
-/* Takes the first slot of a bin, checking its link and header fields
- * (a write after free shows here); *b is its header. The check word is
- * not recomputed: the header is rewritten at once, and a stray write
- * would have to keep the encoded class, index, size and free state. */
-static inline uint8_t *mt_bin_pop(struct mt_heap *h, struct mt_tbin *bin, unsigned c,
-                                  struct mt_bh *b)
+/* The subsegment of a slot from its header fields (not checked). */
+static inline struct mt_subseg *mt_slot_subseg(const uint8_t *hdr, const struct mt_bh *b)
 {
-	uint8_t *p = bin->head, *next = mt_link_get(h, p);
+	return (struct mt_subseg *)(hdr - (size_t)(b->prev & 0xffffff) * b->size * MT_UNIT -
+	                            MT_SUBSEG_HDR);
+}
+
+/* Takes the first free slot of a subsegment's local list, checking its
+ * link and header fields (a write after free shows here); *b is its
+ * header. The check word is not recomputed: the header is rewritten at
+ * once, and a stray write would have to keep the encoded class, index,
+ * size and free state. */
+static inline uint8_t *mt_local_pop(struct mt_heap *h, struct mt_subseg *ss, unsigned c,
+                                    struct mt_bh *b)
+{
+	uint8_t *p = ss->local, *next = mt_link_get(h, p);
 	const uint64_t *w = (const uint64_t *)mt_hdr(p);
 	uint64_t w0 = w[0] ^ h->key0;
 	uint32_t lo = (uint32_t)(w[1] ^ h->key1);
@@ -80,22 +88,37 @@ static inline uint8_t *mt_bin_pop(struct mt_heap *h, struct mt_tbin *bin, unsign
 	b->prev = (uint32_t)(w0 >> 32);
 	b->flags = lo >> 24;
 	if (mt_unlikely(((uintptr_t)next & (MT_UNIT - 1)) || b->flags != MT_B_SLOT ||
-	                b->prev >> 24 != c || b->size * MT_UNIT != mt_class_stride(c))) {
+	                b->prev >> 24 != c || b->size * MT_UNIT != ss->rec.stride)) {
 		mt_heap_corrupt(h, p, "free slot overwritten (written after free?)");
-		bin->head = NULL;               /* abandon the rest of the list */
-		bin->count = 0;
+		ss->local = NULL;               /* abandon the rest of the list */
 		return NULL;
 	}
-	bin->head = next;
-	bin->count--;
+	ss->local = next;
 	return p;
 }
 
-static inline void mt_bin_push(struct mt_heap *h, struct mt_tbin *bin, uint8_t *p)
+/* A never used slot from the end of the subsegment, or NULL. */
+static inline uint8_t *mt_bump(struct mt_subseg *ss, unsigned c, struct mt_bh *b)
 {
-	mt_link_put(h, p, bin->head);
-	bin->head = p;
-	bin->count++;
+	uint32_t i = ss->rec.used;
+
+	if (i == ss->rec.count)
+		return NULL;
+	b->size = ss->rec.stride / MT_UNIT;
+	b->prev = i | c << 24;
+	__atomic_store_n(&ss->rec.used, i + 1, __ATOMIC_RELAXED);
+	return mt_data((uint8_t *)(uintptr_t)ss->rec.first_slot + (size_t)i * ss->rec.stride);
+}
+
+/* A free slot of the owner's current subsegment, or NULL; counts it out. */
+static inline uint8_t *mt_take(struct mt_heap *h, struct mt_subseg *ss, unsigned c,
+                               struct mt_bh *b)
+{
+	uint8_t *p = ss->local ? mt_local_pop(h, ss, c, b) : mt_bump(ss, c, b);
+
+	if (p)
+		ss->taken++;
+	return p;
 }
 
 static inline void mt_slot_busy(struct mt_heap *h, uint8_t *p, struct mt_bh *b, unsigned c,
@@ -106,39 +129,91 @@ static inline void mt_slot_busy(struct mt_heap *h, uint8_t *p, struct mt_bh *b, 
 	mt_bh_put(h, mt_hdr(p), b);
 }
 
-/* A slot for n bytes from the thread's cache, or NULL. */
-static inline __attribute__((always_inline)) void *mt_front_alloc_fast(struct mt_heap *h, size_t n, uint32_t flags)
+/* Marks a busy slot free and gives it back: to the owner's list if the
+ * caller owns its subsegment (a full one becomes the current one again),
+ * else onto the subsegment's remote list. Returns an owned subsegment
+ * that is now empty and not current, for the caller to give back
+ * (mt_front_trim) so that other size classes can use its memory. */
+static inline struct mt_subseg *mt_slot_free(struct mt_heap *h, struct mt_subseg *ss,
+                                             struct mt_tcache *tc, uint8_t *hdr, struct mt_bh *b)
+{
+	uint8_t *p = mt_data(hdr);
+	uintptr_t old;
+
+	b->flags = MT_B_SLOT;
+	b->unused = 0;
+	mt_bh_put(h, hdr, b);
+	if (tc && __atomic_load_n(&ss->owner, __ATOMIC_RELAXED) == tc) {
+		struct mt_tclass *k = &tc->cls[ss->rec.size_class];
+		struct mt_subseg *prev = k->cur;
+
+		if (mt_unlikely(!ss->local && ss->rec.used == ss->rec.count && prev != ss))
+			k->cur = ss;
+		mt_link_put(h, p, ss->local);
+		ss->local = p;
+		if (--ss->taken == 0 && k->cur != ss)
+			return ss;
+		return prev && prev != k->cur && !prev->taken ? prev : NULL;
+	}
+	old = atomic_load_explicit(&ss->remote, memory_order_relaxed);
+	do
+		mt_link_put(h, p, (void *)old);
+	while (!atomic_compare_exchange_weak_explicit(&ss->remote, &old, (uintptr_t)p,
+	                                              memory_order_release, memory_order_relaxed));
+	return NULL;
+}
+
+/* Is the slot's subsegment (computed from its header) one of h's, with
+ * the slot handed out? */
+static inline bool mt_slot_ok(const struct mt_heap *h, const struct mt_subseg *ss,
+                              const struct mt_bh *b)
+{
+	return ss->rec.magic == MEMAPI_SUBSEG_MAGIC && ss->rec.heap == (uintptr_t)h &&
+	       ss->rec.size_class == b->prev >> 24 &&
+	       (b->prev & 0xffffff) < __atomic_load_n(&ss->rec.used, __ATOMIC_RELAXED);
+}
+
+/* A slot for n bytes from the calling thread's current subsegment, or
+ * NULL (the slow path refills). */
+static inline __attribute__((always_inline)) void *mt_front_alloc_fast(struct mt_heap *h, size_t n,
+                                                                       uint32_t flags)
 {
 	unsigned c = mt_class_of(n);
 	struct mt_thread *t = mt_self;
 	struct mt_tcache *tc = mt_cache_fast(h, t);
+	struct mt_subseg *ss;
 	struct mt_bh b;
 	uint8_t *p;
 
-	if (mt_unlikely(!tc || !tc->bin[c].head || !mt_fast_enter(t, h)))
+	if (mt_unlikely(!tc || !(ss = tc->cls[c].cur) || !mt_fast_enter(t, h)))
 		return NULL;
-	if ((p = mt_bin_pop(h, &tc->bin[c], c, &b)))
+	if ((p = mt_take(h, ss, c, &b)))
 		mt_slot_busy(h, p, &b, c, n, flags);
 	mt_fast_leave(t, h);
 	return p;
 }
 
-/* Puts a busy slot (header b at hdr, checked) into the thread's cache:
- * false when the slow path must do it. */
-static inline __attribute__((always_inline)) bool mt_front_free_fast(struct mt_heap *h, uint8_t *hdr, struct mt_bh *b)
+/* Frees a busy slot (header b at hdr, checked): false when the slow path
+ * must do it. */
+static inline __attribute__((always_inline)) bool mt_front_free_fast(struct mt_heap *h, uint8_t *hdr,
+                                                                     struct mt_bh *b)
 {
 	unsigned c = b->prev >> 24;
 	struct mt_thread *t = mt_self;
 	struct mt_tcache *tc = mt_cache_fast(h, t);
+	struct mt_subseg *ss, *empty;
 
 	if (mt_unlikely(c >= MT_NCLASS || (size_t)b->size * MT_UNIT != mt_class_stride(c) ||
-	                !tc || tc->bin[c].count >= tc->bin[c].limit || !mt_fast_enter(t, h)))
+	                (!t && h->front == MT_FRONT_LFH)))
 		return false;
-	b->flags = MT_B_SLOT;
-	b->unused = 0;
-	mt_bh_put(h, hdr, b);
-	mt_bin_push(h, &tc->bin[c], mt_data(hdr));
+	ss = mt_slot_subseg(hdr, b);
+	if (mt_unlikely(!mt_slot_ok(h, ss, b) || (!tc && h->front != MT_FRONT_LFH) ||
+	                !mt_fast_enter(t, h)))
+		return false;
+	empty = mt_slot_free(h, ss, tc, hdr, b);
 	mt_fast_leave(t, h);
+	if (mt_unlikely(empty != NULL))
+		mt_front_trim(h, tc, empty);
 	return true;
 }
 

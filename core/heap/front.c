@@ -1,16 +1,17 @@
 /* The heap front end: requests up to MT_SMALL_MAX bytes are served from
- * subsegments (backend blocks cut into slots of one size class) through
- * caches of free slots: one per thread and heap on serialized growable
- * heaps, one per heap on HEAP_NO_SERIALIZE ones.
+ * subsegments (backend blocks cut into slots of one size class). On
+ * serialized growable heaps each thread owns the subsegments it allocates
+ * from; on HEAP_NO_SERIALIZE ones the heap owns them all (fast.h).
  *
  * Slots keep their encoded headers at all times (busy or free), so walks
- * and validation see every one. A thread's cache is touched only by that
- * thread, inside a "fast path" marked by its busy word, or by a holder of
- * the heap's lock that has frozen the heap (HeapLock, walks, compaction):
- * freezing sets h->frozen, then waits until no thread is busy with the
- * heap. The fast path announces itself with a plain store and a compiler
- * barrier; the freezer's membarrier() orders both sides (where the kernel
- * lacks it, the fast path pays a fence instead). */
+ * and validation see every one. An owner's lists change only inside its
+ * "fast path", marked by the thread's busy word, or under the heap's lock
+ * (adopting, abandoning, trimming), or while the heap is frozen (HeapLock,
+ * walks, compaction): freezing sets h->frozen, then waits until no thread
+ * is busy with the heap. The fast path announces itself with a plain store
+ * and a compiler barrier; the freezer's membarrier() orders both sides
+ * (where the kernel lacks it, the fast path pays a fence instead). A
+ * thread never takes the lock while busy. */
 #include "fast.h"
 
 #include <sched.h>
@@ -55,65 +56,94 @@ static void classes_init(void)
 	}
 }
 
-static uint32_t bin_limit(unsigned c)
-{
-	uint32_t n = 32768 / mt_class_stride(c);
-
-	return n < 8 ? 8 : n > 256 ? 256 : n;
-}
-
 static void cache_init(struct mt_tcache *tc, struct mt_heap *h)
 {
+	memset(tc, 0, sizeof *tc);
 	tc->heap = h;
 	tc->gen = h->slot_gen;
-	for (unsigned c = 0; c < MT_NCLASS; c++)
-		tc->bin[c].limit = bin_limit(c);
 }
 
-/* ---- subsegments (heap lock held) ---- */
-
-static uint8_t *slot_hdr(const struct mt_subseg *ss, uint32_t i)
-{
-	return (uint8_t *)(uintptr_t)ss->rec.first_slot + (size_t)i * ss->rec.stride;
-}
+/* ---- subsegments ---- */
 
 struct mt_subseg *mt_subseg_of(const struct mt_heap *h, const uint8_t *hdr, const struct mt_bh *b)
 {
-	uint32_t i = b->prev & 0xffffff, c = b->prev >> 24;
+	uint32_t c = b->prev >> 24;
 	struct mt_subseg *ss;
 
 	if (c >= MT_NCLASS || (size_t)b->size * MT_UNIT != mt_class_stride(c))
 		return NULL;
-	ss = (struct mt_subseg *)(hdr - (size_t)i * mt_class_stride(c) - MT_SUBSEG_HDR);
-	if (ss->rec.magic != MEMAPI_SUBSEG_MAGIC || ss->rec.heap != (uintptr_t)h ||
-	    ss->rec.size_class != c || i >= ss->rec.used)
-		return NULL;
-	return ss;
+	ss = mt_slot_subseg(hdr, b);
+	return mt_slot_ok(h, ss, b) ? ss : NULL;
 }
 
-static void list_add(struct mt_heap *h, struct mt_subseg *ss)
+static void list_add(struct mt_subseg **head, struct mt_subseg *ss)
 {
-	struct mt_class *k = &h->cls[ss->rec.size_class];
-
 	ss->prev = NULL;
-	ss->next = k->partial;
-	if (k->partial)
-		k->partial->prev = ss;
-	k->partial = ss;
-	ss->listed = 1;
+	ss->next = *head;
+	if (*head)
+		(*head)->prev = ss;
+	*head = ss;
 }
 
-static void list_del(struct mt_heap *h, struct mt_subseg *ss)
+static void list_del(struct mt_subseg **head, struct mt_subseg *ss)
 {
-	struct mt_class *k = &h->cls[ss->rec.size_class];
-
 	if (ss->prev)
 		ss->prev->next = ss->next;
 	else
-		k->partial = ss->next;
+		*head = ss->next;
 	if (ss->next)
 		ss->next->prev = ss->prev;
-	ss->listed = 0;
+	ss->next = ss->prev = NULL;
+}
+
+static void own(struct mt_tcache *tc, struct mt_subseg *ss)
+{
+	struct mt_tclass *k = &tc->cls[ss->rec.size_class];
+
+	list_add(&k->list, ss);
+	if (!k->tail)
+		k->tail = ss;
+	k->count++;
+	k->cur = ss;
+	__atomic_store_n(&ss->owner, tc, __ATOMIC_RELAXED);
+}
+
+static void disown(struct mt_tcache *tc, struct mt_subseg *ss)
+{
+	struct mt_tclass *k = &tc->cls[ss->rec.size_class];
+
+	if (k->tail == ss)
+		k->tail = ss->prev;
+	list_del(&k->list, ss);
+	k->count--;
+	if (k->cur == ss)
+		k->cur = k->list;
+	__atomic_store_n(&ss->owner, NULL, __ATOMIC_RELAXED);
+}
+
+/* Moves the remote frees to the local list. Owner only (or lock held
+ * with the owner gone, or heap frozen). */
+static void collect(struct mt_heap *h, struct mt_subseg *ss)
+{
+	uint8_t *p = (uint8_t *)atomic_exchange_explicit(&ss->remote, 0, memory_order_acquire);
+	uint8_t *first = p, *last = NULL;
+	uint32_t n = 0;
+
+	for (; p; p = mt_link_get(h, p)) {
+		if ((uintptr_t)p & (MT_UNIT - 1)) {
+			mt_heap_corrupt(h, last, "free slot overwritten (written after free?)");
+			if (!last)
+				return;
+			break;
+		}
+		last = p;
+		n++;
+	}
+	if (!last)
+		return;
+	mt_link_put(h, last, ss->local);
+	ss->local = first;
+	ss->taken -= n;
 }
 
 static DWORD subseg_new(struct mt_heap *h, unsigned c, struct mt_subseg **out)
@@ -141,49 +171,16 @@ static DWORD subseg_new(struct mt_heap *h, unsigned c, struct mt_subseg **out)
 	ss->rec.stride = stride;
 	ss->rec.count = count;
 	ss->rec.size_class = c;
-	list_add(h, ss);
-	h->cls[c].subsegs++;
 	*out = ss;
 	return 0;
 }
 
-/* A free slot of the subsegment (data address), out of it now. */
-static uint8_t *subseg_take(struct mt_heap *h, struct mt_subseg *ss)
-{
-	uint8_t *p = ss->free;
-
-	if (p) {
-		uint8_t *next = mt_link_get(h, p);
-
-		if ((uintptr_t)next & (MT_UNIT - 1)) {
-			mt_heap_corrupt(h, p, "free slot overwritten");
-			ss->free = NULL;      /* abandon the rest of the list */
-		} else {
-			ss->free = next;
-		}
-	} else {
-		struct mt_bh b = { .size = ss->rec.stride / MT_UNIT,
-		                   .prev = ss->rec.used | ss->rec.size_class << 24,
-		                   .flags = MT_B_SLOT };
-
-		p = mt_data(slot_hdr(ss, ss->rec.used));
-		mt_bh_put(h, mt_hdr(p), &b);
-		ss->rec.used++;
-	}
-	ss->taken++;
-	if (!ss->free && ss->rec.used == ss->rec.count)
-		list_del(h, ss);
-	return p;
-}
-
+/* Gives an empty subsegment's block back to the backend (lock held). */
 static void subseg_release(struct mt_heap *h, struct mt_subseg *ss)
 {
 	uint8_t *hdr = mt_hdr(ss);
 	struct mt_bh b;
 
-	if (ss->listed)
-		list_del(h, ss);
-	h->cls[ss->rec.size_class].subsegs--;
 	ss->rec.magic = 0;
 	if (mt_bh_get(h, hdr, &b))
 		mt_backend_free(h, hdr, &b);
@@ -191,78 +188,13 @@ static void subseg_release(struct mt_heap *h, struct mt_subseg *ss)
 		mt_heap_corrupt(h, ss, "subsegment header overwritten");
 }
 
-/* Returns a free slot (header already free) to its subsegment. keep: an
- * empty subsegment stays if it is its class's last. */
-static void subseg_give(struct mt_heap *h, uint8_t *p, bool keep)
+static bool has_room(const struct mt_subseg *ss)
 {
-	struct mt_subseg *ss;
-	struct mt_bh b;
-
-	if (!mt_bh_get(h, mt_hdr(p), &b) || b.flags != MT_B_SLOT ||
-	    !(ss = mt_subseg_of(h, mt_hdr(p), &b))) {
-		mt_heap_corrupt(h, p, "free slot header overwritten");
-		return;                         /* lost: better than reused */
-	}
-	mt_link_put(h, p, ss->free);
-	ss->free = p;
-	ss->taken--;
-	if (!ss->listed)
-		list_add(h, ss);
-	if (!ss->taken && (!keep || h->cls[ss->rec.size_class].subsegs > 1))
-		subseg_release(h, ss);
+	return ss->local || ss->rec.used < ss->rec.count ||
+	       atomic_load_explicit(&ss->remote, memory_order_relaxed);
 }
 
-/* ---- caches ---- */
-
-/* Moves slots from the bin back to their subsegments until count is left. */
-static void bin_flush(struct mt_heap *h, struct mt_tbin *bin, unsigned c, uint32_t left, bool keep)
-{
-	while (bin->count > left && bin->head) {
-		struct mt_bh b;
-		uint8_t *p = mt_bin_pop(h, bin, c, &b);
-
-		if (p)
-			subseg_give(h, p, keep);
-	}
-}
-
-static void cache_flush(struct mt_heap *h, struct mt_tcache *tc, bool keep)
-{
-	for (unsigned c = 0; c < MT_NCLASS; c++)
-		bin_flush(h, &tc->bin[c], c, 0, keep);
-}
-
-/* Fills the bin with up to half its limit of free slots, lowest address
- * first so that a thread's blocks are handed out in address order. */
-static DWORD bin_fill(struct mt_heap *h, struct mt_tbin *bin, unsigned c)
-{
-	uint32_t want = bin->limit / 2 ? bin->limit / 2 : 1, got = 0;
-	uint8_t *first = NULL, *last = NULL;
-	DWORD err = 0;
-
-	while (got < want) {
-		struct mt_subseg *ss = h->cls[c].partial;
-		uint8_t *p;
-
-		if (!ss && (err = subseg_new(h, c, &ss)))
-			break;
-		p = subseg_take(h, ss);
-		if (last)
-			mt_link_put(h, last, p);
-		else
-			first = p;
-		last = p;
-		got++;
-	}
-	if (last) {
-		mt_link_put(h, last, bin->head);
-		bin->head = first;
-		bin->count += got;
-	}
-	return bin->count ? 0 : err;
-}
-
-/* ---- threads ---- */
+/* ---- owners ---- */
 
 static void thread_exit(void *arg);
 
@@ -288,9 +220,27 @@ static struct mt_thread *thread_self(void)
 	return self = t;
 }
 
-/* Returns a thread's caches to their heaps (heaps list lock held, so no
- * heap goes away meanwhile). A cache whose heap was destroyed is dropped:
- * its slots went with the heap. */
+/* An owner's subsegments lose it (lock held, owner not running): empty
+ * ones go back to the backend, the others wait on the heap's abandoned
+ * list for a thread to adopt them. */
+static void abandon(struct mt_heap *h, struct mt_tcache *tc)
+{
+	for (unsigned c = 0; c < MT_NCLASS; c++)
+		while (tc->cls[c].list) {
+			struct mt_subseg *ss = tc->cls[c].list;
+
+			disown(tc, ss);
+			collect(h, ss);
+			if (ss->taken)
+				list_add(&h->cls[c].abandoned, ss);
+			else
+				subseg_release(h, ss);
+		}
+}
+
+/* Hands a thread's subsegments back to their heaps (heaps list lock held,
+ * so no heap goes away meanwhile). An owner whose heap was destroyed is
+ * dropped: its subsegments went with the heap. */
 static void thread_return(struct mt_thread *t)
 {
 	for (unsigned i = 0; i < MT_SLOTS; i++) {
@@ -301,7 +251,7 @@ static void thread_return(struct mt_thread *t)
 			continue;
 		if (h && h == tc->heap && h->slot_gen == tc->gen) {
 			mt_heap_enter(h);
-			cache_flush(h, tc, true);
+			abandon(h, tc);
 			mt_heap_leave(h);
 		}
 		free(tc);
@@ -333,8 +283,8 @@ static void thread_exit(void *arg)
 	self = NULL;
 }
 
-/* The calling thread's cache for an LFH heap, made if needed (heap lock
- * held), or NULL when out of memory. */
+/* The calling thread's owner record for an LFH heap, made if needed, or
+ * NULL when out of memory. */
 static struct mt_tcache *cache_make(struct mt_heap *h)
 {
 	struct mt_thread *t = thread_self();
@@ -347,8 +297,7 @@ static struct mt_tcache *cache_make(struct mt_heap *h)
 		return tc;
 	if (!tc && !(tc = malloc(sizeof *tc)))
 		return NULL;
-	/* A stale cache belongs to a destroyed heap: its slots are gone. */
-	memset(tc, 0, sizeof *tc);
+	/* A stale one belonged to a destroyed heap: its memory is gone. */
 	cache_init(tc, h);
 	t->tc[h->slot] = tc;
 	return tc;
@@ -375,27 +324,93 @@ void mt_front_quiesce(struct mt_heap *h)
 
 /* ---- allocation and freeing ---- */
 
-static void *alloc_locked(struct mt_heap *h, unsigned c, struct mt_bh *b, DWORD *err)
+/* Looks through the owner's subsegments of class c (collecting their
+ * remote frees) for a slot: a few at a time, full ones rotated to the
+ * back, so a thread holding many full subsegments does not scan them all.
+ * Owner only, inside its fast path or the lock. */
+#define SCAN 8
+
+static uint8_t *take_owned(struct mt_heap *h, struct mt_tcache *tc, unsigned c, struct mt_bh *b)
 {
-	struct mt_tcache *tc = h->front == MT_FRONT_LFH ? cache_make(h) : &h->lookaside;
+	struct mt_tclass *k = &tc->cls[c];
+	uint8_t *p;
+
+	for (unsigned i = 0; i < SCAN && k->list; i++) {
+		struct mt_subseg *ss = k->list;
+
+		if (!ss->local)
+			collect(h, ss);
+		if (has_room(ss) && (p = mt_take(h, ss, c, b))) {
+			k->cur = ss;
+			return p;
+		}
+		if (!ss->next)
+			break;
+		k->list = ss->next;             /* full: to the back */
+		k->list->prev = NULL;
+		ss->prev = k->tail;
+		ss->next = NULL;
+		k->tail->next = ss;
+		k->tail = ss;
+	}
+	k->cur = NULL;
+	return NULL;
+}
+
+/* A slot from a subsegment of class c new to the owner: an abandoned one
+ * with room (the full ones it meets become the owner's too), or a new
+ * one. Lock held. */
+static uint8_t *adopt(struct mt_heap *h, struct mt_tcache *tc, unsigned c, struct mt_bh *b,
+                      DWORD *err)
+{
 	struct mt_subseg *ss;
 	uint8_t *p;
 
-	if (tc) {
-		for (int tries = 0; tries < 2; tries++) {
-			if (!tc->bin[c].head && (*err = bin_fill(h, &tc->bin[c], c)))
-				return NULL;
-			if ((p = mt_bin_pop(h, &tc->bin[c], c, b)))
-				return p;
-		}
-		*err = ERROR_INVALID_PARAMETER;
+	while ((ss = h->cls[c].abandoned)) {
+		list_del(&h->cls[c].abandoned, ss);
+		own(tc, ss);
+		collect(h, ss);
+		if ((p = mt_take(h, ss, c, b)))
+			return p;
+	}
+	if ((*err = subseg_new(h, c, &ss)))
+		return NULL;
+	own(tc, ss);
+	return mt_take(h, ss, c, b);
+}
+
+static uint8_t *alloc_lfh(struct mt_heap *h, unsigned c, struct mt_bh *b, DWORD *err)
+{
+	struct mt_tcache *tc = cache_make(h);
+	struct mt_thread *t = self;
+	uint8_t *p = NULL;
+
+	if (!tc) {
+		*err = ERROR_NOT_ENOUGH_MEMORY;
 		return NULL;
 	}
-	ss = h->cls[c].partial;         /* no cache: straight from a subsegment */
-	if (!ss && (*err = subseg_new(h, c, &ss)))
-		return NULL;
-	p = subseg_take(h, ss);
-	mt_bh_get(h, mt_hdr(p), b);
+	if (mt_fast_enter(t, h)) {
+		p = take_owned(h, tc, c, b);
+		mt_fast_leave(t, h);
+		if (p)
+			return p;
+	}
+	mt_heap_enter(h);
+	if (!(p = take_owned(h, tc, c, b)))
+		p = adopt(h, tc, c, b, err);
+	mt_heap_leave(h);
+	return p;
+}
+
+/* The heap owns every subsegment (lookaside): under the lock, if any. */
+static uint8_t *alloc_owned_by_heap(struct mt_heap *h, unsigned c, struct mt_bh *b, DWORD *err)
+{
+	uint8_t *p;
+
+	mt_heap_enter(h);
+	if (!(p = take_owned(h, &h->lookaside, c, b)))
+		p = adopt(h, &h->lookaside, c, b, err);
+	mt_heap_leave(h);
 	return p;
 }
 
@@ -405,58 +420,90 @@ void *mt_front_alloc(struct mt_heap *h, size_t n, uint32_t flags, DWORD *err)
 	struct mt_bh b;
 	uint8_t *p;
 
-	mt_heap_enter(h);
-	if ((p = alloc_locked(h, c, &b, err)))
-		mt_slot_busy(h, p, &b, c, n, flags);
-	mt_heap_leave(h);
+	p = h->front == MT_FRONT_LFH ? alloc_lfh(h, c, &b, err) : alloc_owned_by_heap(h, c, &b, err);
+	if (!p)
+		return NULL;
+	mt_slot_busy(h, p, &b, c, n, flags);   /* ours alone: no lock needed */
 	return p;
 }
 
 DWORD mt_front_free(struct mt_heap *h, uint8_t *hdr, struct mt_bh *b)
 {
-	unsigned c = b->prev >> 24;
 	struct mt_tcache *tc;
-	struct mt_tbin *bin;
+	struct mt_subseg *ss = mt_subseg_of(h, hdr, b), *empty;
 
-	if (c >= MT_NCLASS || (size_t)b->size * MT_UNIT != mt_class_stride(c))
+	if (!ss)
 		return mt_heap_corrupt(h, mt_data(hdr), "block header overwritten");
-	b->flags = MT_B_SLOT;
-	b->unused = 0;
 	mt_heap_enter(h);
-	mt_bh_put(h, hdr, b);
-	tc = h->front == MT_FRONT_LFH ? cache_make(h) : &h->lookaside;
-	if (tc) {
-		bin = &tc->bin[c];
-		mt_bin_push(h, bin, mt_data(hdr));
-		if (bin->count > bin->limit)
-			bin_flush(h, bin, c, bin->limit / 2, true);
-	} else {
-		subseg_give(h, mt_data(hdr), true);
-	}
+	tc = h->front == MT_FRONT_LFH ? (self ? mt_cache_fast(h, self) : NULL) : &h->lookaside;
+	empty = mt_slot_free(h, ss, tc, hdr, b);
 	mt_heap_leave(h);
+	if (empty)
+		mt_front_trim(h, tc, empty);
 	return 0;
+}
+
+void mt_front_trim(struct mt_heap *h, struct mt_tcache *tc, struct mt_subseg *ss)
+{
+	struct mt_tclass *k = &tc->cls[ss->rec.size_class];
+
+	mt_heap_enter(h);
+	/* A compaction may have released it meanwhile: is it still ours? */
+	for (struct mt_subseg *i = k->list; i; i = i->next)
+		if (i == ss) {
+			if (!ss->taken && k->cur != ss) {
+				disown(tc, ss);
+				collect(h, ss);
+				subseg_release(h, ss);
+			}
+			break;
+		}
+	mt_heap_leave(h);
 }
 
 /* ---- whole-heap operations ---- */
 
+/* Releases an empty subsegment found by a walk of the heap (frozen): it
+ * leaves its owner's or the abandoned list first. */
+static void drop(struct mt_heap *h, struct mt_subseg *ss)
+{
+	struct mt_tcache *tc = __atomic_load_n(&ss->owner, __ATOMIC_RELAXED);
+
+	if (tc)
+		disown(tc, ss);
+	else
+		list_del(&h->cls[ss->rec.size_class].abandoned, ss);
+	subseg_release(h, ss);
+}
+
+/* The first empty subsegment of the heap after collecting remote frees,
+ * or NULL. */
+static struct mt_subseg *find_empty(struct mt_heap *h)
+{
+	for (struct mt_seg *s = &h->seg0; s; s = (struct mt_seg *)s->rec.next) {
+		uint8_t *hdr = (uint8_t *)(uintptr_t)s->rec.first_block;
+		uint8_t *end = (uint8_t *)(uintptr_t)(s->rec.base + s->rec.committed);
+		struct mt_bh b;
+
+		for (; hdr < end && mt_bh_get(h, hdr, &b); hdr += (size_t)b.size * MT_UNIT) {
+			struct mt_subseg *ss = mt_data(hdr);
+
+			if (!(b.flags & MT_B_SUBSEG) || ss->rec.magic != MEMAPI_SUBSEG_MAGIC)
+				continue;
+			collect(h, ss);
+			if (!ss->taken)
+				return ss;
+		}
+	}
+	return NULL;
+}
+
 void mt_front_drain(struct mt_heap *h)
 {
-	if (h->front == MT_FRONT_LOOKASIDE)
-		cache_flush(h, &h->lookaside, false);
-	if (h->front == MT_FRONT_LFH) {
-		pthread_mutex_lock(&threads_lock);
-		for (struct mt_thread *t = threads; t; t = t->next)
-			if (t->tc[h->slot] && t->tc[h->slot]->gen == h->slot_gen)
-				cache_flush(h, t->tc[h->slot], false);
-		pthread_mutex_unlock(&threads_lock);
-	}
-	/* Empty subsegments kept for reuse go back to the backend too. */
-	for (unsigned c = 0; c < MT_NCLASS; c++)
-		for (struct mt_subseg *ss = h->cls[c].partial, *n; ss; ss = n) {
-			n = ss->next;
-			if (!ss->taken)
-				subseg_release(h, ss);
-		}
+	struct mt_subseg *ss;
+
+	while ((ss = find_empty(h)))
+		drop(h, ss);
 }
 
 void mt_front_init(struct mt_heap *h)
@@ -475,7 +522,7 @@ void mt_front_init(struct mt_heap *h)
 			h->slot_gen = ++slot_gen_next;
 			return;
 		}
-	/* Out of slots: a lookaside cache used under the heap's lock. */
+	/* Out of slots: the heap owns its subsegments, used under its lock. */
 	h->front = MT_FRONT_LOOKASIDE;
 	cache_init(&h->lookaside, h);
 }
@@ -496,7 +543,7 @@ void mt_front_atfork(enum mt_fork_phase phase)
 		pthread_mutex_unlock(&threads_lock);
 		return;
 	}
-	/* The child has one thread: the others' caches go back to the heaps. */
+	/* The child has one thread: the others' subsegments are abandoned. */
 	pthread_mutex_init(&threads_lock, NULL);
 	for (struct mt_thread *t = threads, *n; t; t = n) {
 		n = t->next;

@@ -6,9 +6,9 @@
  * large blocks in reservations of their own. Three layers:
  *   backend.c  segments, commit, free lists, coalescing, large blocks;
  *   front.c    size classes served from subsegments (backend blocks cut
- *              into equal slots) through per-thread caches (serialized
- *              growable heaps: "LFH") or one heap-wide cache
- *              (HEAP_NO_SERIALIZE growable heaps: "lookaside");
+ *              into equal slots), each owned by one thread (serialized
+ *              growable heaps: "LFH") or by the heap (HEAP_NO_SERIALIZE
+ *              growable heaps: "lookaside");
  *   heap.c     creation, the heap list, locking, corruption reports.
  * walk.c walks, validates and compacts; api.c and info.c are the Win32
  * entry points. */
@@ -49,20 +49,20 @@ struct mt_bh {
 	uint32_t flags;           /* MT_B_*                                        */
 };
 
-/* A run of free slots or blocks linked through their data, each link
- * stored XOR the heap key and its own address (a stray write is caught
- * when the link is followed). */
-struct mt_tbin {
-	void     *head;           /* data address of the first block, or NULL      */
-	uint32_t  count;
-	uint32_t  limit;
+/* A subsegment's owner: a thread (one per thread and heap on serialized
+ * growable heaps, "LFH"), or the heap itself (HEAP_NO_SERIALIZE growable
+ * heaps, "lookaside"). Per size class, the subsegments it allocates from. */
+struct mt_tclass {
+	struct mt_subseg *cur;    /* the next slot comes from here              */
+	struct mt_subseg *list;   /* every owned one, linked by next/prev       */
+	struct mt_subseg *tail;
+	uint32_t          count;
 };
 
-/* A cache of free slots of one heap, per size class. */
 struct mt_tcache {
-	struct mt_heap *heap;
-	uint64_t        gen;      /* the heap's slot generation when made          */
-	struct mt_tbin  bin[MT_NCLASS];
+	struct mt_heap   *heap;
+	uint64_t          gen;    /* the heap's slot generation when made        */
+	struct mt_tclass  cls[MT_NCLASS];
 };
 
 /* Every thread that used a heap's fast path. */
@@ -72,18 +72,22 @@ struct mt_thread {
 	struct mt_thread  *next;
 };
 
-/* A subsegment: the data of a SUBSEG backend block. */
+/* A subsegment: the data of a SUBSEG backend block. Its owner allocates
+ * from it and takes frees of its own without atomics; other threads push
+ * their frees onto remote, which the owner collects when it runs dry.
+ * Free slots are linked through their data (mt_link_get). */
 struct mt_subseg {
 	struct memapi_rec_heap_subseg rec;   /* first: the forensic record       */
-	void             *free;   /* returned slots (data addresses), linked        */
-	uint32_t          taken;  /* slots out: busy or in a cache                 */
-	uint32_t          listed; /* on its class's partial list                   */
-	struct mt_subseg *next, *prev;
+	uint8_t          *local;  /* free slots, owner only                      */
+	_Atomic(uintptr_t) remote;   /* slots freed by other threads            */
+	struct mt_tcache *owner;  /* NULL: abandoned (its thread exited)         */
+	uint32_t          taken;  /* slots out of local: busy or remote          */
+	uint32_t          reserved0;
+	struct mt_subseg *next, *prev;   /* owner's or the abandoned list        */
 };
 
 struct mt_class {
-	struct mt_subseg *partial;   /* subsegments with slots to hand out        */
-	uint32_t          subsegs;   /* how many exist                            */
+	struct mt_subseg *abandoned;   /* subsegments without an owner          */
 };
 
 struct mt_seg {
@@ -113,7 +117,7 @@ struct mt_heap {
 	uint8_t         *bins[MT_BINS];  /* free backend blocks (header addresses) */
 	uint64_t         binmap[(MT_BINS + 63) / 64];
 	struct mt_class  cls[MT_NCLASS];
-	struct mt_tcache lookaside;      /* MT_FRONT_LOOKASIDE                     */
+	struct mt_tcache lookaside;      /* the owner on MT_FRONT_LOOKASIDE heaps  */
 	struct mt_large *large;          /* == rec.large                           */
 	uint64_t         corruptions;
 };
@@ -228,16 +232,18 @@ bool  mt_large_resize(struct mt_heap *h, void *data, size_t n);
 /* ---- front.c ---- */
 
 /* The slow paths behind fast.h's: allocates a slot for n bytes with
- * flags under the lock (NULL with *err on failure); frees a busy slot
- * whose header b was read at hdr. */
+ * flags (NULL with *err on failure); frees a busy slot whose header b was
+ * read at hdr. */
 void *mt_front_alloc(struct mt_heap *h, size_t n, uint32_t flags, DWORD *err);
 DWORD mt_front_free(struct mt_heap *h, uint8_t *hdr, struct mt_bh *b);
+/* Gives back an owner's subsegment that became empty (mt_slot_free). */
+void  mt_front_trim(struct mt_heap *h, struct mt_tcache *tc, struct mt_subseg *ss);
 /* Resizes a busy slot in place to n bytes if its class holds n. */
 bool  mt_front_resize(struct mt_heap *h, uint8_t *hdr, struct mt_bh *b, size_t n);
-/* Returns every cached slot (all threads; heap frozen) and releases empty
- * subsegments. */
+/* Collects every subsegment's remote frees and releases the empty ones
+ * (heap frozen). */
 void  mt_front_drain(struct mt_heap *h);
-/* Forgets the heap's caches before it is destroyed. */
+/* Forgets the heap's per-thread owners before it is destroyed. */
 void  mt_front_forget(struct mt_heap *h);
 /* The subsegment holding a slot, checked; NULL if it does not check out. */
 struct mt_subseg *mt_subseg_of(const struct mt_heap *h, const uint8_t *hdr,
