@@ -133,9 +133,13 @@ static void *data_of(const struct memapi_rec_handle *e)
 /* A new moveable data block of n bytes for handle h. */
 static void *data_alloc(HGLOBAL h, size_t n, bool zero, DWORD *err)
 {
-	uint8_t *b = mt_heap_alloc(heap(), zero ? HEAP_ZERO_MEMORY : 0, n + PREFIX,
-	                           MT_B_MOVEABLE, err);
+	uint8_t *b;
 
+	if (n > SIZE_MAX - PREFIX) {
+		*err = ERROR_NOT_ENOUGH_MEMORY;
+		return NULL;
+	}
+	b = mt_heap_alloc(heap(), zero ? HEAP_ZERO_MEMORY : 0, n + PREFIX, MT_B_MOVEABLE, err);
 	if (!b)
 		return NULL;
 	memset(b, 0, PREFIX);
@@ -436,6 +440,10 @@ static HGLOBAL realloc_moveable(struct memapi_rec_handle *e, SIZE_T n, UINT flag
 			return NULL;
 		set_data(e, p);
 		return h;
+	}
+	if (n > SIZE_MAX - PREFIX) {
+		*err = ERROR_NOT_ENOUGH_MEMORY;
+		return NULL;
 	}
 	/* A locked block may move only when the caller allows it. */
 	if (e->lock_count && !(flags & GMEM_MOVEABLE))

@@ -7,6 +7,39 @@
 /* Windows' limit for one block: a request above it fails at once. */
 #define MAX_REQUEST ((size_t)1 << 46)
 
+/* Is [hdr, p) inside committed memory of one of h's segments or large
+ * blocks? (Heap lock held.) */
+static bool in_heap(struct mt_heap *h, const uint8_t *p)
+{
+	const uint8_t *hdr = p - MT_HDR;
+
+	for (const struct memapi_rec_heap_segment *s = h->rec.segments; s; s = s->next)
+		if ((uintptr_t)hdr >= s->first_block && (uintptr_t)p <= s->base + s->committed - MT_HDR)
+			return true;
+	for (const struct memapi_rec_heap_large *l = h->rec.large; l; l = l->next)
+		if ((uintptr_t)p == (uintptr_t)l + MT_LARGE_HDR + MT_HDR)
+			return true;
+	return false;
+}
+
+/* A large block's data sits 64 bytes into a 64 KiB aligned reservation
+ * that is gone once the block is freed: such an address is looked up
+ * before its header is read (a double free must not fault). */
+static inline bool maybe_large(const void *p)
+{
+	return ((uintptr_t)p & (mt_os.granularity - 1)) == MT_LARGE_HDR + MT_HDR;
+}
+
+static bool known(struct mt_heap *h, const void *p)
+{
+	bool ok;
+
+	mt_heap_enter(h);
+	ok = in_heap(h, p);
+	mt_heap_leave(h);
+	return ok;
+}
+
 /* Reads a block's header. A slot's header changes only under its owner,
  * so it can be read without the lock; a backend block's header changes
  * when a neighbour is split or merged, so a read that does not check out
@@ -17,6 +50,8 @@ static inline DWORD header(struct mt_heap *h, const void *p, struct mt_bh *b)
 
 	if (mt_unlikely(((uintptr_t)p & (MT_UNIT - 1)) || (uintptr_t)p < mt_os.page_size))
 		return mt_heap_corrupt(h, p, "not a block address");
+	if (mt_unlikely(maybe_large(p)) && !known(h, p))
+		return mt_heap_corrupt(h, p, "not a block of this heap (a freed large block?)");
 	ok = mt_bh_get(h, mt_hdr(p), b);
 	if (mt_likely(ok && (b->flags & MT_B_BUSY)))
 		return 0;
@@ -176,7 +211,7 @@ BOOL WINAPI HeapFree(HANDLE hHeap, DWORD dwFlags, LPVOID lpMem)
 		return TRUE;
 	/* The common case inline: a busy slot into the thread's cache. */
 	if (mt_likely(!((uintptr_t)lpMem & (MT_UNIT - 1)) && (uintptr_t)lpMem >= mt_os.page_size &&
-	              mt_bh_get(h, mt_hdr(lpMem), &b) &&
+	              !maybe_large(lpMem) && mt_bh_get(h, mt_hdr(lpMem), &b) &&
 	              (b.flags & (MT_B_BUSY | MT_B_SLOT)) == (MT_B_BUSY | MT_B_SLOT) &&
 	              mt_front_free_fast(h, mt_hdr(lpMem), &b)))
 		return TRUE;
@@ -286,21 +321,6 @@ LPVOID WINAPI HeapReAlloc(HANDLE hHeap, DWORD dwFlags, LPVOID lpMem, SIZE_T dwBy
 }
 
 /* ---- validation of one block ---- */
-
-/* Is [hdr, p) inside committed memory of one of h's segments or large
- * blocks? (Heap lock held.) */
-static bool in_heap(struct mt_heap *h, const uint8_t *p)
-{
-	const uint8_t *hdr = p - MT_HDR;
-
-	for (const struct memapi_rec_heap_segment *s = h->rec.segments; s; s = s->next)
-		if ((uintptr_t)hdr >= s->first_block && (uintptr_t)p <= s->base + s->committed - MT_HDR)
-			return true;
-	for (const struct memapi_rec_heap_large *l = h->rec.large; l; l = l->next)
-		if ((uintptr_t)p == (uintptr_t)l + MT_LARGE_HDR + MT_HDR)
-			return true;
-	return false;
-}
 
 bool mt_heap_owns(struct mt_heap *h, const void *p)
 {

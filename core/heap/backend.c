@@ -346,6 +346,13 @@ static void trim(struct mt_heap *h, struct mt_seg *s, uint8_t *hdr, struct mt_bh
 	free_insert(h, hdr, b->size);
 }
 
+/* A header swallowed by a merge no longer describes a block: wiped, so
+ * that a stale pointer to it (a double free) does not check out. */
+static void wipe(uint8_t *hdr)
+{
+	memset(hdr, 0, MT_HDR);
+}
+
 /* Merges the free block after hdr into it. */
 static void merge_next(struct mt_heap *h, struct mt_seg *s, uint8_t *hdr, struct mt_bh *b)
 {
@@ -358,6 +365,7 @@ static void merge_next(struct mt_heap *h, struct mt_seg *s, uint8_t *hdr, struct
 	b->size += nb.size;
 	if (s->last == n)
 		s->last = hdr;
+	wipe(n);
 }
 
 void mt_backend_free(struct mt_heap *h, uint8_t *hdr, struct mt_bh *b)
@@ -375,6 +383,7 @@ void mt_backend_free(struct mt_heap *h, uint8_t *hdr, struct mt_bh *b)
 			pb.size += b->size;
 			if (s->last == hdr)
 				s->last = p;
+			wipe(hdr);
 			hdr = p;
 			*b = pb;
 		}

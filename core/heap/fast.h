@@ -185,10 +185,13 @@ static inline __attribute__((always_inline)) void *mt_front_alloc_fast(struct mt
 	struct mt_bh b;
 	uint8_t *p;
 
-	if (mt_unlikely(!tc || !(ss = tc->cls[c].cur) || !mt_fast_enter(t, h)))
+	if (mt_unlikely(!tc || !mt_fast_enter(t, h)))
 		return NULL;
-	if ((p = mt_take(h, ss, c, &b)))
+	/* cur is read inside: a compaction may release it while frozen. */
+	if ((ss = tc->cls[c].cur) && (p = mt_take(h, ss, c, &b)))
 		mt_slot_busy(h, p, &b, c, n, flags);
+	else
+		p = NULL;
 	mt_fast_leave(t, h);
 	return p;
 }

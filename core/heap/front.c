@@ -379,7 +379,22 @@ static uint8_t *adopt(struct mt_heap *h, struct mt_tcache *tc, unsigned c, struc
 	return mt_take(h, ss, c, b);
 }
 
-static uint8_t *alloc_lfh(struct mt_heap *h, unsigned c, struct mt_bh *b, DWORD *err)
+/* Takes a slot and marks it busy, in one protected stretch: a walker
+ * must never meet a slot counted as used whose header is not written. */
+static uint8_t *take_busy(struct mt_heap *h, struct mt_tcache *tc, unsigned c, size_t n,
+                          uint32_t flags, bool adopting, DWORD *err)
+{
+	struct mt_bh b;
+	uint8_t *p = take_owned(h, tc, c, &b);
+
+	if (!p && adopting)
+		p = adopt(h, tc, c, &b, err);
+	if (p)
+		mt_slot_busy(h, p, &b, c, n, flags);
+	return p;
+}
+
+static uint8_t *alloc_lfh(struct mt_heap *h, unsigned c, size_t n, uint32_t flags, DWORD *err)
 {
 	struct mt_tcache *tc = cache_make(h);
 	struct mt_thread *t = self;
@@ -390,26 +405,13 @@ static uint8_t *alloc_lfh(struct mt_heap *h, unsigned c, struct mt_bh *b, DWORD 
 		return NULL;
 	}
 	if (mt_fast_enter(t, h)) {
-		p = take_owned(h, tc, c, b);
+		p = take_busy(h, tc, c, n, flags, false, err);
 		mt_fast_leave(t, h);
 		if (p)
 			return p;
 	}
 	mt_heap_enter(h);
-	if (!(p = take_owned(h, tc, c, b)))
-		p = adopt(h, tc, c, b, err);
-	mt_heap_leave(h);
-	return p;
-}
-
-/* The heap owns every subsegment (lookaside): under the lock, if any. */
-static uint8_t *alloc_owned_by_heap(struct mt_heap *h, unsigned c, struct mt_bh *b, DWORD *err)
-{
-	uint8_t *p;
-
-	mt_heap_enter(h);
-	if (!(p = take_owned(h, &h->lookaside, c, b)))
-		p = adopt(h, &h->lookaside, c, b, err);
+	p = take_busy(h, tc, c, n, flags, true, err);
 	mt_heap_leave(h);
 	return p;
 }
@@ -417,13 +419,14 @@ static uint8_t *alloc_owned_by_heap(struct mt_heap *h, unsigned c, struct mt_bh 
 void *mt_front_alloc(struct mt_heap *h, size_t n, uint32_t flags, DWORD *err)
 {
 	unsigned c = mt_class_of(n);
-	struct mt_bh b;
 	uint8_t *p;
 
-	p = h->front == MT_FRONT_LFH ? alloc_lfh(h, c, &b, err) : alloc_owned_by_heap(h, c, &b, err);
-	if (!p)
-		return NULL;
-	mt_slot_busy(h, p, &b, c, n, flags);   /* ours alone: no lock needed */
+	if (h->front == MT_FRONT_LFH)
+		return alloc_lfh(h, c, n, flags, err);
+	/* The heap owns every subsegment (lookaside): under its lock, if any. */
+	mt_heap_enter(h);
+	p = take_busy(h, &h->lookaside, c, n, flags, true, err);
+	mt_heap_leave(h);
 	return p;
 }
 

@@ -61,8 +61,9 @@ static DWORD region_entry(struct mt_heap *h, unsigned i, PROCESS_HEAP_ENTRY *e)
 	return 0;
 }
 
-static DWORD large_entry(struct mt_large *l, PROCESS_HEAP_ENTRY *e)
+static DWORD large_entry(struct mt_heap *h, struct mt_large *l, PROCESS_HEAP_ENTRY *e)
 {
+	struct mt_bh b;
 	uint8_t *data;
 
 	if (!l)
@@ -74,6 +75,10 @@ static DWORD large_entry(struct mt_large *l, PROCESS_HEAP_ENTRY *e)
 	e->iRegionIndex = LARGE_REGION;
 	e->wFlags = PROCESS_HEAP_ENTRY_BUSY;
 	set_cursor(e, l, AT_LARGE);
+	if (mt_bh_get(h, mt_hdr(data), &b) && (b.flags & MT_B_MOVEABLE)) {
+		e->wFlags |= PROCESS_HEAP_ENTRY_MOVEABLE;
+		e->Block.hMem = *(HANDLE *)data;
+	}
 	return 0;
 }
 
@@ -82,7 +87,7 @@ static DWORD after_segment(struct mt_heap *h, unsigned i, PROCESS_HEAP_ENTRY *e)
 {
 	DWORD err = region_entry(h, i + 1, e);
 
-	return err == ERROR_NO_MORE_ITEMS ? large_entry(h->large, e) : err;
+	return err == ERROR_NO_MORE_ITEMS ? large_entry(h, h->large, e) : err;
 }
 
 static DWORD uncommitted_entry(struct mt_heap *h, unsigned i, PROCESS_HEAP_ENTRY *e)
@@ -179,7 +184,7 @@ static DWORD walk_next(struct mt_heap *h, PROCESS_HEAP_ENTRY *e)
 		return after_segment(h, i, e);
 	switch (e->Block.dwReserved[2]) {
 	case AT_LARGE:
-		return large_entry((struct mt_large *)((struct mt_large *)cursor(e))->rec.next, e);
+		return large_entry(h, (struct mt_large *)((struct mt_large *)cursor(e))->rec.next, e);
 	case AT_SLOT:
 		ss = (struct mt_subseg *)cursor(e);
 		if (ss->rec.magic != MEMAPI_SUBSEG_MAGIC)
