@@ -7,6 +7,7 @@
  * Local (both share the GMEM_ and LMEM_ values but for discardable). */
 #include "testlib.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -309,6 +310,31 @@ START_TEST(test_GlobalAlloc__huge_size_fails)
 		              "%sAlloc(GMEM_MOVEABLE, %#zx) gave %p (size %#zx), last error %lu", FAM->name,
 		              (size_t)sizes[k], h, (size_t)size, (unsigned long)err);
 	}
+}
+END_TEST
+
+/* Out of memory (no new reservation can be made): the calls fail and
+ * leave the blocks as they were. */
+START_TEST(test_GlobalAlloc__out_of_memory_fails_cleanly)
+{
+	HGLOBAL h = new_moveable(FAM, 0, SMALL, 5);
+	void *p = new_fixed(FAM, SMALL, 5);
+
+	tl_inject(TL_MMAP, ENOMEM, 0);
+	ck_assert_null_error(FAM->alloc(GMEM_FIXED, LARGE), ERROR_NOT_ENOUGH_MEMORY);
+	ck_assert_null_error(FAM->alloc(GMEM_MOVEABLE, LARGE), ERROR_NOT_ENOUGH_MEMORY);
+	ck_assert_null_error(FAM->realloc(h, LARGE, GMEM_MOVEABLE), ERROR_NOT_ENOUGH_MEMORY);
+	ck_assert_null_error(FAM->realloc(p, LARGE, GMEM_MOVEABLE), ERROR_NOT_ENOUGH_MEMORY);
+	ck_assert_ptr_eq(discard(FAM, h), h);
+	ck_assert_null_error(FAM->realloc(h, LARGE, 0), ERROR_NOT_ENOUGH_MEMORY);
+	assert_discarded(FAM, h, 0);
+	tl_inject_reset();
+	ck_assert_uint_eq(FAM->size(p), SMALL);
+	assert_pattern(p, 0, SMALL, 5);
+	ck_assert_ptr_eq(FAM->realloc(h, LARGE, 0), h);
+	free_ok(FAM, h);
+	free_ok(FAM, p);
+	ck_assert(HeapValidate(heap(), 0, NULL));
 }
 END_TEST
 
@@ -1512,6 +1538,7 @@ static Suite *make_global_suite(void)
 	                    (int)(sizeof bad_flags / sizeof bad_flags[0]));
 	BOTH(tc, test_GlobalAlloc__ignored_flags_accepted);
 	BOTH(tc, test_GlobalAlloc__huge_size_fails);
+	BOTH(tc, test_GlobalAlloc__out_of_memory_fails_cleanly);
 
 	tc = add_tcase(s, "limit", 120);
 	tcase_add_test(tc, test_GlobalAlloc__handle_table_holds_65536);
