@@ -95,14 +95,17 @@ static bool is_large(const struct mt_heap *h, size_t n)
 	return n >= MT_LARGE_MIN && !h->rec.maximum_size;
 }
 
-static __attribute__((noinline)) void *large_alloc(struct mt_heap *h, size_t n, uint32_t bflags,
-                                                    DWORD *err)
+static __attribute__((noinline)) void *large_alloc(struct mt_heap *h, DWORD flags, size_t n,
+                                                    uint32_t bflags, DWORD *err)
 {
+	bool fresh = true;
 	void *p = NULL;
 
 	mt_heap_enter(h);
-	*err = mt_large_alloc(h, n, bflags, &p);
+	*err = mt_large_alloc(h, n, bflags, &p, &fresh);
 	mt_heap_leave(h);
+	if (p && !fresh && (flags & HEAP_ZERO_MEMORY))
+		memset(p, 0, n);                /* fresh pages are zero already */
 	return p;
 }
 
@@ -118,7 +121,7 @@ static inline __attribute__((always_inline)) void *heap_alloc(struct mt_heap *h,
 		*err = ERROR_NOT_ENOUGH_MEMORY;
 		return NULL;
 	} else if (is_large(h, n)) {
-		return large_alloc(h, n, bflags, err);   /* fresh pages: already zero */
+		return large_alloc(h, flags, n, bflags, err);
 	} else {
 		p = backend_alloc(h, n, bflags, err);
 	}

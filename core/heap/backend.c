@@ -448,6 +448,7 @@ size_t mt_backend_compact(struct mt_heap *h)
 	size_t best = 0;
 	struct mt_bh b;
 
+	mt_large_flush(h);
 	for (struct mt_seg *s = &h->seg0; s; s = (struct mt_seg *)s->rec.next)
 		if (mt_bh_get(h, s->last, &b) && !(b.flags & MT_B_BUSY))
 			trim(h, s, s->last, &b);
@@ -458,12 +459,14 @@ size_t mt_backend_compact(struct mt_heap *h)
 	return best;
 }
 
+static void large_release(struct mt_heap *h, struct mt_large *l);
+
 void mt_backend_release(struct mt_heap *h)
 {
 	struct mt_seg *s = (struct mt_seg *)h->seg0.rec.next, *n;
 
 	while (h->large)
-		mt_large_free(h, (uint8_t *)h->large + MT_LARGE_HDR + MT_HDR);
+		large_release(h, h->large);
 	for (; s; s = n) {
 		n = (struct mt_seg *)s->rec.next;
 		mt_vm_free_owned(&mt_heap_tag, s, 0, MEM_RELEASE);
@@ -483,58 +486,170 @@ size_t mt_large_size(const void *data)
 	return mt_large_of(data)->rec.size;
 }
 
-DWORD mt_large_alloc(struct mt_heap *h, size_t n, uint32_t flags, void **out)
+/* Freed large blocks are kept (committed, on the list as free blocks) for
+ * reuse, up to these limits: allocate/free loops of big buffers then cost
+ * no syscalls and fault no pages in again. HeapCompact gives them back. A
+ * block reserves the next power of two of what it commits (up to 64 MiB),
+ * so that a kept block serves most later sizes, and so do in-place
+ * reallocations. */
+#define LARGE_KEEP_COUNT 4
+#define LARGE_KEEP_BYTES ((size_t)128 << 20)
+#define LARGE_POW2_MAX   ((size_t)64 << 20)
+
+static void large_unlink(struct mt_heap *h, struct mt_large *l)
 {
-	size_t total = mt_page_up(n + MT_LARGE_HDR + MT_HDR);
+	const struct memapi_rec_heap_large **pp = &h->rec.large;
+
+	while (*pp && *pp != &l->rec)
+		pp = (const struct memapi_rec_heap_large **)&(*pp)->next;
+	h->rec.generation++;
+	if (*pp)
+		*pp = l->rec.next;
+	h->large = (struct mt_large *)h->rec.large;
+	h->rec.generation++;
+}
+
+static void large_release(struct mt_heap *h, struct mt_large *l)
+{
+	large_unlink(h, l);
+	l->rec.magic = 0;
+	mt_vm_free_owned(&mt_heap_tag, l, 0, MEM_RELEASE);
+}
+
+static void large_put(struct mt_heap *h, struct mt_large *l, uint32_t flags)
+{
+	put(h, (uint8_t *)l + MT_LARGE_HDR, 0, 0, MT_B_LARGE | flags);
+}
+
+/* Commits the block's reservation up to total bytes. */
+static DWORD large_commit(struct mt_heap *h, struct mt_large *l, size_t total)
+{
+	DWORD err;
+
+	if (total <= l->rec.committed)
+		return 0;
+	if (total > l->rec.reserved)
+		return ERROR_NOT_ENOUGH_MEMORY;
+	if ((err = commit(h, (uintptr_t)l + l->rec.committed, total - l->rec.committed)))
+		return err;
+	l->rec.committed = total;
+	return 0;
+}
+
+/* The smallest kept free block whose reservation holds total bytes. */
+static struct mt_large *large_reuse(struct mt_heap *h, size_t total)
+{
+	struct mt_large *best = NULL;
+	struct mt_bh b;
+	size_t kept;
+
+	if (!h->large_kept)
+		return NULL;
+	for (struct mt_large *l = h->large; l; l = (struct mt_large *)l->rec.next)
+		if (mt_bh_get(h, (uint8_t *)l + MT_LARGE_HDR, &b) && !(b.flags & MT_B_BUSY) &&
+		    l->rec.reserved >= total && (!best || l->rec.reserved < best->rec.reserved))
+			best = l;
+	if (!best)
+		return NULL;
+	kept = best->rec.committed;
+	if (large_commit(h, best, total))
+		return NULL;
+	h->large_kept--;
+	h->large_kept_bytes -= kept;
+	return best;
+}
+
+static size_t large_reserve(size_t total)
+{
+	size_t r = mt_gran_up(total);
+
+	if (r > LARGE_POW2_MAX)
+		return r;
+	return (size_t)1 << (64 - __builtin_clzll(r - 1));
+}
+
+static DWORD large_new(struct mt_heap *h, size_t total, struct mt_large **out)
+{
+	size_t reserve = large_reserve(total);
 	struct mt_large *l;
 	void *base;
 	DWORD err;
 
-	if (n > mt_os.max_address || total < n)
-		return ERROR_NOT_ENOUGH_MEMORY;
-	err = mt_vm_alloc_owned(&mt_heap_tag, MEMAPI_OWNER_HEAP, NULL, total,
-	                        MEM_RESERVE | MEM_COMMIT, mt_heap_protect(h), &base);
+	err = mt_vm_alloc_owned(&mt_heap_tag, MEMAPI_OWNER_HEAP, NULL, reserve, MEM_RESERVE,
+	                        mt_heap_protect(h), &base);
 	if (err)
 		return err;
+	if ((err = commit(h, (uintptr_t)base, total))) {
+		mt_vm_free_owned(&mt_heap_tag, base, 0, MEM_RELEASE);
+		return err;
+	}
 	l = base;
 	l->rec.magic = MEMAPI_LARGE_MAGIC;
-	l->rec.size = n;
-	l->rec.reserved = total;
+	l->rec.reserved = reserve;
+	l->rec.committed = total;
 	l->rec.heap = (uintptr_t)h;
-	put(h, (uint8_t *)base + MT_LARGE_HDR, 0, 0, MT_B_BUSY | MT_B_LARGE | flags);
+	large_put(h, l, 0);
 	h->rec.generation++;
-	l->rec.next = (struct memapi_rec_heap_large *)h->large;
-	if (h->large)
-		h->large->rec.prev = &l->rec;
+	l->rec.next = h->rec.large;
 	h->large = l;
 	h->rec.large = &l->rec;
 	h->rec.generation++;
-	*out = (uint8_t *)base + MT_LARGE_HDR + MT_HDR;
+	*out = l;
+	return 0;
+}
+
+DWORD mt_large_alloc(struct mt_heap *h, size_t n, uint32_t flags, void **out, bool *fresh)
+{
+	size_t total = mt_page_up(n + MT_LARGE_HDR + MT_HDR);
+	struct mt_large *l;
+	DWORD err;
+
+	if (n > mt_os.max_address || total < n)
+		return ERROR_NOT_ENOUGH_MEMORY;
+	*fresh = !(l = large_reuse(h, total));
+	if (!l && (err = large_new(h, total, &l)))
+		return err;
+	l->rec.size = n;
+	large_put(h, l, MT_B_BUSY | flags);
+	*out = (uint8_t *)l + MT_LARGE_HDR + MT_HDR;
 	return 0;
 }
 
 void mt_large_free(struct mt_heap *h, void *data)
 {
 	struct mt_large *l = mt_large_of(data);
-	struct mt_large *n = (struct mt_large *)l->rec.next, *p = (struct mt_large *)l->rec.prev;
 
-	h->rec.generation++;
-	if (p)
-		p->rec.next = (struct memapi_rec_heap_large *)n;
-	else
-		h->large = n, h->rec.large = (struct memapi_rec_heap_large *)n;
-	if (n)
-		n->rec.prev = (struct memapi_rec_heap_large *)p;
-	h->rec.generation++;
-	l->rec.magic = 0;
-	mt_vm_free_owned(&mt_heap_tag, l, 0, MEM_RELEASE);
+	if (h->large_kept < LARGE_KEEP_COUNT &&
+	    h->large_kept_bytes + l->rec.committed <= LARGE_KEEP_BYTES) {
+		l->rec.size = 0;
+		large_put(h, l, 0);
+		h->large_kept++;
+		h->large_kept_bytes += l->rec.committed;
+		return;
+	}
+	large_release(h, l);
+}
+
+void mt_large_flush(struct mt_heap *h)
+{
+	struct mt_large *l = h->large, *n;
+	struct mt_bh b;
+
+	for (; l; l = n) {
+		n = (struct mt_large *)l->rec.next;
+		if (mt_bh_get(h, (uint8_t *)l + MT_LARGE_HDR, &b) && !(b.flags & MT_B_BUSY))
+			large_release(h, l);
+	}
+	h->large_kept = 0;
+	h->large_kept_bytes = 0;
 }
 
 bool mt_large_resize(struct mt_heap *h, void *data, size_t n)
 {
 	struct mt_large *l = mt_large_of(data);
 
-	if (n > l->rec.reserved - MT_LARGE_HDR - MT_HDR)
+	if (n > l->rec.reserved - MT_LARGE_HDR - MT_HDR ||
+	    large_commit(h, l, mt_page_up(n + MT_LARGE_HDR + MT_HDR)))
 		return false;
 	l->rec.size = n;
 	return true;

@@ -149,7 +149,10 @@ static void collect(struct mt_heap *h, struct mt_subseg *ss)
 static DWORD subseg_new(struct mt_heap *h, unsigned c, struct mt_subseg **out)
 {
 	uint32_t stride = mt_class_stride(c);
-	uint32_t count = (65536 - MT_SUBSEG_HDR) / stride;
+	/* About 64 slots, within 16-64 KiB: an idle class keeps its current
+	 * subsegment, so small classes keep little; large ones refill seldom. */
+	uint32_t bytes = stride * 64 < 16384 ? 16384 : stride * 64 > 65536 ? 65536 : stride * 64;
+	uint32_t count = (bytes - MT_SUBSEG_HDR - MT_HDR) / stride;
 	struct mt_subseg *ss;
 	struct mt_bh b;
 	uint8_t *hdr;

@@ -119,6 +119,8 @@ struct mt_heap {
 	struct mt_class  cls[MT_NCLASS];
 	struct mt_tcache lookaside;      /* the owner on MT_FRONT_LOOKASIDE heaps  */
 	struct mt_large *large;          /* == rec.large                           */
+	uint32_t         large_kept;     /* free large blocks kept for reuse       */
+	size_t           large_kept_bytes;
 	uint64_t         corruptions;
 };
 
@@ -218,12 +220,18 @@ void  mt_backend_free(struct mt_heap *h, uint8_t *hdr, struct mt_bh *b);
 /* Resizes a busy block in place to units if it can (grows into a free
  * successor, shrinks by splitting): true when done. */
 bool  mt_backend_resize(struct mt_heap *h, uint8_t *hdr, struct mt_bh *b, size_t units);
-/* The largest free block's data bytes, after decommitting free tails. */
+/* The largest free block's data bytes, after releasing kept large blocks
+ * and decommitting free tails. */
 size_t mt_backend_compact(struct mt_heap *h);
 void  mt_backend_release(struct mt_heap *h);
 
-DWORD mt_large_alloc(struct mt_heap *h, size_t n, uint32_t flags, void **out);
+/* A large block for n bytes: a kept free one (*fresh false: not zeroed)
+ * or a new reservation. */
+DWORD mt_large_alloc(struct mt_heap *h, size_t n, uint32_t flags, void **out, bool *fresh);
+/* Keeps the block as a free large block for reuse, or releases it. */
 void  mt_large_free(struct mt_heap *h, void *data);
+/* Releases the kept free large blocks. */
+void  mt_large_flush(struct mt_heap *h);
 struct mt_large *mt_large_of(const void *data);
 size_t mt_large_size(const void *data);
 /* Resizes in place within the reservation: true when done. */

@@ -63,19 +63,26 @@ static DWORD region_entry(struct mt_heap *h, unsigned i, PROCESS_HEAP_ENTRY *e)
 
 static DWORD large_entry(struct mt_heap *h, struct mt_large *l, PROCESS_HEAP_ENTRY *e)
 {
-	struct mt_bh b;
+	struct mt_bh b = { 0 };
 	uint8_t *data;
 
 	if (!l)
 		return ERROR_NO_MORE_ITEMS;
 	data = (uint8_t *)l + MT_LARGE_HDR + MT_HDR;
+	mt_bh_get(h, mt_hdr(data), &b);
 	e->lpData = data;
+	e->iRegionIndex = LARGE_REGION;
+	set_cursor(e, l, AT_LARGE);
+	if (!(b.flags & MT_B_BUSY)) {           /* kept for reuse: free */
+		e->cbData = (DWORD)(l->rec.committed - MT_LARGE_HDR - MT_HDR);
+		e->cbOverhead = MT_LARGE_HDR + MT_HDR;
+		e->wFlags = 0;
+		return 0;
+	}
 	e->cbData = (DWORD)l->rec.size;
 	e->cbOverhead = MT_LARGE_HDR + MT_HDR;
-	e->iRegionIndex = LARGE_REGION;
 	e->wFlags = PROCESS_HEAP_ENTRY_BUSY;
-	set_cursor(e, l, AT_LARGE);
-	if (mt_bh_get(h, mt_hdr(data), &b) && (b.flags & MT_B_MOVEABLE)) {
+	if (b.flags & MT_B_MOVEABLE) {
 		e->wFlags |= PROCESS_HEAP_ENTRY_MOVEABLE;
 		e->Block.hMem = *(HANDLE *)data;
 	}
@@ -346,7 +353,7 @@ BOOL WINAPI HeapSummary(HANDLE hHeap, DWORD dwFlags, LPHEAP_SUMMARY lpSummary)
 	}
 	for (struct mt_large *l = h->large; l; l = (struct mt_large *)l->rec.next) {
 		s.cbAllocated += l->rec.size;
-		s.cbCommitted += l->rec.reserved;
+		s.cbCommitted += l->rec.committed;
 		s.cbReserved += l->rec.reserved;
 	}
 	s.cbMaxReserve = h->rec.maximum_size ? h->rec.maximum_size : s.cbReserved;

@@ -161,13 +161,13 @@ struct memapi_rec_heap_subseg {
 
 /* A block in its own reservation (growable heaps, large requests): this
  * record at the reservation's base, the block header at base + 48, the
- * data at base + 64. */
+ * data at base + 64. A free one (header without BUSY) is kept for reuse. */
 struct memapi_rec_heap_large {
 	uint64_t magic;             /* MEMAPI_LARGE_MAGIC                             */
-	uint64_t size;              /* requested bytes (HeapSize)                     */
+	uint64_t size;              /* requested bytes (HeapSize); 0 when free        */
 	uint64_t reserved;          /* bytes of the reservation                       */
+	uint64_t committed;         /* bytes committed from its base                  */
 	const struct memapi_rec_heap_large *next;
-	const struct memapi_rec_heap_large *prev;
 	uint64_t heap;
 };
 
