@@ -110,14 +110,15 @@ static inline uint8_t *mt_bump(struct mt_subseg *ss, unsigned c, struct mt_bh *b
 	return mt_data((uint8_t *)(uintptr_t)ss->rec.first_slot + (size_t)i * ss->rec.stride);
 }
 
-/* A free slot of the owner's current subsegment, or NULL; counts it out. */
-static inline uint8_t *mt_take(struct mt_heap *h, struct mt_subseg *ss, unsigned c,
-                               struct mt_bh *b)
+/* A free slot of one of the owner's subsegments, or NULL; counts it out
+ * (a spare that gets a slot is no longer the spare). */
+static inline uint8_t *mt_take(struct mt_heap *h, struct mt_tclass *k, struct mt_subseg *ss,
+                               unsigned c, struct mt_bh *b)
 {
 	uint8_t *p = ss->local ? mt_local_pop(h, ss, c, b) : mt_bump(ss, c, b);
 
-	if (p)
-		ss->taken++;
+	if (p && ss->taken++ == 0 && k->spare == ss)
+		k->spare = NULL;
 	return p;
 }
 
@@ -131,9 +132,10 @@ static inline void mt_slot_busy(struct mt_heap *h, uint8_t *p, struct mt_bh *b, 
 
 /* Marks a busy slot free and gives it back: to the owner's list if the
  * caller owns its subsegment (a full one becomes the current one again),
- * else onto the subsegment's remote list. Returns an owned subsegment
- * that is now empty and not current, for the caller to give back
- * (mt_front_trim) so that other size classes can use its memory. */
+ * else onto the subsegment's remote list. An owner keeps one empty
+ * subsegment per class as a spare; another one that becomes empty is
+ * returned for the caller to give back (mt_front_trim), so that other
+ * size classes can use its memory. */
 static inline struct mt_subseg *mt_slot_free(struct mt_heap *h, struct mt_subseg *ss,
                                              struct mt_tcache *tc, uint8_t *hdr, struct mt_bh *b)
 {
@@ -145,15 +147,16 @@ static inline struct mt_subseg *mt_slot_free(struct mt_heap *h, struct mt_subseg
 	mt_bh_put(h, hdr, b);
 	if (tc && __atomic_load_n(&ss->owner, __ATOMIC_RELAXED) == tc) {
 		struct mt_tclass *k = &tc->cls[ss->rec.size_class];
-		struct mt_subseg *prev = k->cur;
 
-		if (mt_unlikely(!ss->local && ss->rec.used == ss->rec.count && prev != ss))
+		if (mt_unlikely(!ss->local && ss->rec.used == ss->rec.count))
 			k->cur = ss;
 		mt_link_put(h, p, ss->local);
 		ss->local = p;
-		if (--ss->taken == 0 && k->cur != ss)
-			return ss;
-		return prev && prev != k->cur && !prev->taken ? prev : NULL;
+		if (--ss->taken)
+			return NULL;
+		if (!k->spare)
+			k->spare = ss;
+		return k->spare == ss ? NULL : ss;
 	}
 	old = atomic_load_explicit(&ss->remote, memory_order_relaxed);
 	do
@@ -164,12 +167,17 @@ static inline struct mt_subseg *mt_slot_free(struct mt_heap *h, struct mt_subseg
 }
 
 /* Is the slot's subsegment (computed from its header) one of h's, with
- * the slot handed out? */
+ * the slot handed out? The fast free path checks the record only: the
+ * header's check word already vouches for class and index. */
+static inline bool mt_slot_ss_ok(const struct mt_heap *h, const struct mt_subseg *ss)
+{
+	return ss->rec.magic == MEMAPI_SUBSEG_MAGIC && ss->rec.heap == (uintptr_t)h;
+}
+
 static inline bool mt_slot_ok(const struct mt_heap *h, const struct mt_subseg *ss,
                               const struct mt_bh *b)
 {
-	return ss->rec.magic == MEMAPI_SUBSEG_MAGIC && ss->rec.heap == (uintptr_t)h &&
-	       ss->rec.size_class == b->prev >> 24 &&
+	return mt_slot_ss_ok(h, ss) && ss->rec.size_class == b->prev >> 24 &&
 	       (b->prev & 0xffffff) < __atomic_load_n(&ss->rec.used, __ATOMIC_RELAXED);
 }
 
@@ -188,7 +196,7 @@ static inline __attribute__((always_inline)) void *mt_front_alloc_fast(struct mt
 	if (mt_unlikely(!tc || !mt_fast_enter(t, h)))
 		return NULL;
 	/* cur is read inside: a compaction may release it while frozen. */
-	if ((ss = tc->cls[c].cur) && (p = mt_take(h, ss, c, &b)))
+	if ((ss = tc->cls[c].cur) && (p = mt_take(h, &tc->cls[c], ss, c, &b)))
 		mt_slot_busy(h, p, &b, c, n, flags);
 	else
 		p = NULL;
@@ -210,7 +218,7 @@ static inline __attribute__((always_inline)) bool mt_front_free_fast(struct mt_h
 	                (!t && h->front == MT_FRONT_LFH)))
 		return false;
 	ss = mt_slot_subseg(hdr, b);
-	if (mt_unlikely(!mt_slot_ok(h, ss, b) || (!tc && h->front != MT_FRONT_LFH) ||
+	if (mt_unlikely(!mt_slot_ss_ok(h, ss) || (!tc && h->front != MT_FRONT_LFH) ||
 	                !mt_fast_enter(t, h)))
 		return false;
 	empty = mt_slot_free(h, ss, tc, hdr, b);

@@ -114,6 +114,8 @@ static void disown(struct mt_tcache *tc, struct mt_subseg *ss)
 
 	if (k->tail == ss)
 		k->tail = ss->prev;
+	if (k->spare == ss)
+		k->spare = NULL;
 	list_del(&k->list, ss);
 	k->count--;
 	if (k->cur == ss)
@@ -343,7 +345,7 @@ static uint8_t *take_owned(struct mt_heap *h, struct mt_tcache *tc, unsigned c, 
 
 		if (!ss->local)
 			collect(h, ss);
-		if (has_room(ss) && (p = mt_take(h, ss, c, b))) {
+		if (has_room(ss) && (p = mt_take(h, k, ss, c, b))) {
 			k->cur = ss;
 			return p;
 		}
@@ -373,13 +375,13 @@ static uint8_t *adopt(struct mt_heap *h, struct mt_tcache *tc, unsigned c, struc
 		list_del(&h->cls[c].abandoned, ss);
 		own(tc, ss);
 		collect(h, ss);
-		if ((p = mt_take(h, ss, c, b)))
+		if ((p = mt_take(h, &tc->cls[c], ss, c, b)))
 			return p;
 	}
 	if ((*err = subseg_new(h, c, &ss)))
 		return NULL;
 	own(tc, ss);
-	return mt_take(h, ss, c, b);
+	return mt_take(h, &tc->cls[c], ss, c, b);
 }
 
 /* Takes a slot and marks it busy, in one protected stretch: a walker
@@ -457,7 +459,7 @@ void mt_front_trim(struct mt_heap *h, struct mt_tcache *tc, struct mt_subseg *ss
 	/* A compaction may have released it meanwhile: is it still ours? */
 	for (struct mt_subseg *i = k->list; i; i = i->next)
 		if (i == ss) {
-			if (!ss->taken && k->cur != ss) {
+			if (!ss->taken && k->spare != ss) {
 				disown(tc, ss);
 				collect(h, ss);
 				subseg_release(h, ss);

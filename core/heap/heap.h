@@ -56,6 +56,7 @@ struct mt_tclass {
 	struct mt_subseg *cur;    /* the next slot comes from here              */
 	struct mt_subseg *list;   /* every owned one, linked by next/prev       */
 	struct mt_subseg *tail;
+	struct mt_subseg *spare;  /* the one empty subsegment kept             */
 	uint32_t          count;
 };
 
