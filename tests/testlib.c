@@ -4,6 +4,7 @@
 
 #include <errno.h>
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,34 @@ int tl_run(Suite *s)
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+#define TL_FIRST_STATUS "TL_FIRST_STATUS"
+
+int tl_rerun(char **argv, const char *name, const char *value, int first)
+{
+	char self[PATH_MAX], status[16];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+
+	if (n <= 0) {
+		perror("tl_rerun: /proc/self/exe");
+		return EXIT_FAILURE;
+	}
+	self[n] = 0;
+	snprintf(status, sizeof status, "%d", first);
+	setenv(name, value, 1);
+	setenv(TL_FIRST_STATUS, status, 1);
+	fflush(NULL);
+	execv(self, argv);
+	perror("tl_rerun: execv");
+	return EXIT_FAILURE;
+}
+
+int tl_rerun_status(int rc)
+{
+	const char *first = getenv(TL_FIRST_STATUS);
+
+	return first && atoi(first) ? EXIT_FAILURE : rc;
 }
 
 bool tl_forking(void)

@@ -24,6 +24,14 @@ int tl_run(Suite *s);
 #define TL_MAIN(make_suite) \
 	int main(void) { return tl_run(make_suite()); }
 
+/* Suites that run twice, the second time on another library path chosen
+ * by an environment variable read once at start-up: tl_rerun re-executes
+ * the test binary with name=value, passing the first run's exit status
+ * on (it returns, with EXIT_FAILURE, only if it cannot); the second run
+ * returns tl_rerun_status(its own status), which covers both. */
+int tl_rerun(char **argv, const char *name, const char *value, int first);
+int tl_rerun_status(int rc);
+
 /* The calling thread's last error must be code. */
 #define ck_assert_last_error(code) \
 	ck_assert_msg(GetLastError() == (DWORD)(code), "GetLastError() is %lu, expected %lu (%s)", \
