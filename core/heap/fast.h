@@ -7,9 +7,10 @@
 
 #include "heap.h"
 
-extern __thread struct mt_thread *mt_self __attribute__((tls_model("initial-exec")));
-extern uint32_t mt_class_size[MT_NCLASS];
-extern uint8_t mt_small_class[1024 / 16 + 1];
+extern __thread struct mt_thread *mt_self
+	__attribute__((tls_model("initial-exec"), visibility("hidden")));
+extern MT_HIDDEN uint32_t mt_class_size[MT_NCLASS];
+extern MT_HIDDEN uint8_t mt_small_class[1024 / 16 + 1];
 
 #define mt_likely(x)   __builtin_expect(!!(x), 1)
 #define mt_unlikely(x) __builtin_expect(!!(x), 0)

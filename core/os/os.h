@@ -23,7 +23,8 @@ struct mt_os_config {
 	unsigned  cpu_count;          /* online processors                            */
 };
 
-extern struct mt_os_config mt_os;
+/* Hidden: read on hot paths without a GOT load. */
+extern struct mt_os_config mt_os __attribute__((visibility("hidden")));
 
 /* Syscalls that tests replace to inject failures (ENOMEM, EPERM, ...).
  * Production code calls them only through this table. */
