@@ -23,7 +23,6 @@ struct family {
 static const struct family global_family = { false, GMEM_DISCARDABLE };
 static const struct family local_family = { true, LMEM_DISCARDABLE };
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct memapi_rec_handle_table *tables;
 static struct memapi_rec_handle *free_entries;     /* linked through data */
 static unsigned table_count;
@@ -32,6 +31,19 @@ static struct mt_heap *heap(void)
 {
 	mt_init();
 	return mt_process_heap;
+}
+
+/* The table is guarded by the process heap's own (recursive) lock, as on
+ * Windows: a thread holding HeapLock(GetProcessHeap()) can use these
+ * functions, and no second lock can be taken in the other order. */
+static void table_lock(void)
+{
+	mt_heap_enter(heap());
+}
+
+static void table_unlock(void)
+{
+	mt_heap_leave(mt_process_heap);
 }
 
 /* ---- the handle table (lock held) ---- */
@@ -59,11 +71,11 @@ static DWORD table_add(void)
 		t->entries[i].data = (uintptr_t)free_entries;
 		free_entries = &t->entries[i];
 	}
-	mt_process_heap->rec.generation++;
+	mt_gen_begin(mt_process_heap);
 	t->next = tables;
 	tables = t;
 	mt_process_heap->rec.handles = t;
-	mt_process_heap->rec.generation++;
+	mt_gen_end(mt_process_heap);
 	table_count++;
 	return 0;
 }
@@ -210,10 +222,9 @@ static HGLOBAL alloc_api(const struct family *f, UINT flags, SIZE_T n)
 	DWORD err = 0;
 	HGLOBAL h;
 
-	heap();
-	pthread_mutex_lock(&lock);
+	table_lock();
 	h = do_alloc(f, flags, n, &err);
-	pthread_mutex_unlock(&lock);
+	table_unlock();
 	return h ? h : mt_fail_null(err);
 }
 
@@ -226,8 +237,7 @@ static LPVOID lock_api(HGLOBAL h)
 	void *p = NULL;
 	DWORD err = 0;
 
-	heap();
-	pthread_mutex_lock(&lock);
+	table_lock();
 	if ((e = entry_of(h))) {
 		if (!e->data)
 			err = ERROR_DISCARDED;
@@ -238,7 +248,7 @@ static LPVOID lock_api(HGLOBAL h)
 	} else {
 		err = ERROR_INVALID_HANDLE;
 	}
-	pthread_mutex_unlock(&lock);
+	table_unlock();
 	return p ? p : mt_fail_null(err);
 }
 
@@ -251,8 +261,7 @@ static BOOL unlock_api(const struct family *f, HGLOBAL h)
 	BOOL r = FALSE;
 	DWORD err = NO_ERROR;
 
-	heap();
-	pthread_mutex_lock(&lock);
+	table_lock();
 	if ((e = entry_of(h))) {
 		if (!e->lock_count)
 			err = ERROR_NOT_LOCKED;
@@ -266,7 +275,7 @@ static BOOL unlock_api(const struct family *f, HGLOBAL h)
 		r = !f->local;      /* GlobalUnlock of a bad handle: TRUE, as Windows */
 		err = ERROR_INVALID_HANDLE;
 	}
-	pthread_mutex_unlock(&lock);
+	table_unlock();
 	if (!r || err)
 		SetLastError(err);
 	return r;
@@ -281,8 +290,7 @@ static UINT flags_api(const struct family *f, HGLOBAL h)
 	UINT r = 0;
 	bool bad = false;
 
-	heap();
-	pthread_mutex_lock(&lock);
+	table_lock();
 	if ((e = entry_of(h))) {
 		r = e->lock_count;
 		if (e->flags & GMEM_DISCARDABLE)
@@ -294,7 +302,7 @@ static UINT flags_api(const struct family *f, HGLOBAL h)
 	} else {
 		bad = !h || !fixed_block(h);
 	}
-	pthread_mutex_unlock(&lock);
+	table_unlock();
 	if (bad) {
 		SetLastError(ERROR_INVALID_HANDLE);
 		return GMEM_INVALID_HANDLE;
@@ -327,10 +335,9 @@ static HGLOBAL handle_api(LPCVOID p)
 {
 	HGLOBAL h;
 
-	heap();
-	pthread_mutex_lock(&lock);
+	table_lock();
 	h = handle_from(p);
-	pthread_mutex_unlock(&lock);
+	table_unlock();
 	return h ? h : mt_fail_null(ERROR_INVALID_HANDLE);
 }
 
@@ -343,8 +350,7 @@ static SIZE_T size_api(HGLOBAL h)
 	SIZE_T n = 0;
 	DWORD err = NO_ERROR;
 
-	heap();
-	pthread_mutex_lock(&lock);
+	table_lock();
 	h = handle_from(h);
 	if ((e = entry_of(h)))
 		n = data_size(e);
@@ -352,7 +358,7 @@ static SIZE_T size_api(HGLOBAL h)
 		n = mt_heap_size(mt_process_heap, h, &err);
 	else
 		err = ERROR_INVALID_HANDLE;
-	pthread_mutex_unlock(&lock);
+	table_unlock();
 	if (err)
 		SetLastError(err);
 	return err ? 0 : n;
@@ -369,8 +375,7 @@ static HGLOBAL free_api(HGLOBAL h)
 
 	if (!h)
 		return NULL;
-	heap();
-	pthread_mutex_lock(&lock);
+	table_lock();
 	if ((e = entry_of(h))) {
 		data_free(e);
 		entry_free(e);
@@ -379,7 +384,7 @@ static HGLOBAL free_api(HGLOBAL h)
 	} else {
 		err = ERROR_INVALID_HANDLE;
 	}
-	pthread_mutex_unlock(&lock);
+	table_unlock();
 	if (err) {
 		SetLastError(err);
 		return h;                       /* failure: the handle comes back */
@@ -461,8 +466,7 @@ static HGLOBAL realloc_api(const struct family *f, HGLOBAL h, SIZE_T n, UINT fla
 	DWORD err = 0;
 	HGLOBAL r = NULL;
 
-	heap();
-	pthread_mutex_lock(&lock);
+	table_lock();
 	e = entry_of(h);
 	if (!e && (!h || !fixed_block(h)))
 		err = ERROR_INVALID_HANDLE;
@@ -478,7 +482,7 @@ static HGLOBAL realloc_api(const struct family *f, HGLOBAL h, SIZE_T n, UINT fla
 		                    (flags & GMEM_ZEROINIT ? HEAP_ZERO_MEMORY : 0) |
 		                    (flags & GMEM_MOVEABLE ? 0 : HEAP_REALLOC_IN_PLACE_ONLY),
 		                    h, n, &err);
-	pthread_mutex_unlock(&lock);
+	table_unlock();
 	if (!r)
 		SetLastError(err ? err : ERROR_NOT_ENOUGH_MEMORY);
 	return r;
@@ -492,9 +496,4 @@ HGLOBAL WINAPI GlobalReAlloc(HGLOBAL hMem, SIZE_T dwBytes, UINT uFlags)
 HLOCAL WINAPI LocalReAlloc(HLOCAL hMem, SIZE_T uBytes, UINT uFlags)
 {
 	return realloc_api(&local_family, hMem, uBytes, uFlags);
-}
-
-void mt_global_atfork(enum mt_fork_phase phase)
-{
-	mt_mutex_atfork(&lock, phase);
 }

@@ -35,10 +35,9 @@ static void other_locks(enum mt_fork_phase phase)
 	mt_os_atfork(phase);
 }
 
-/* Lock order: handle table, heaps, vm (heaps commit memory under theirs). */
+/* Lock order: heaps, then vm (heaps commit memory under theirs). */
 static void before_fork(void)
 {
-	mt_global_atfork(MT_FORK_PREPARE);
 	mt_heap_atfork(MT_FORK_PREPARE);
 	mt_vm_lock();
 	other_locks(MT_FORK_PREPARE);
@@ -49,7 +48,6 @@ static void after_fork_parent(void)
 	other_locks(MT_FORK_PARENT);
 	mt_vm_unlock();
 	mt_heap_atfork(MT_FORK_PARENT);
-	mt_global_atfork(MT_FORK_PARENT);
 }
 
 static void after_fork_child(void)
@@ -59,7 +57,6 @@ static void after_fork_child(void)
 	mt_watch_after_fork();
 	mt_vm_unlock();
 	mt_heap_atfork(MT_FORK_CHILD);
-	mt_global_atfork(MT_FORK_CHILD);
 }
 
 static void init_once(void)

@@ -268,11 +268,6 @@ void  mt_cfg_free(struct mt_region *r);
 void mt_heap_init(void);
 void mt_heap_atfork(enum mt_fork_phase phase);
 
-/* ---- global.c ---- */
-
-/* The handle-table lock, taken before any heap's. */
-void mt_global_atfork(enum mt_fork_phase phase);
-
 /* ---- root.c ---- */
 
 void mt_root_init(void);

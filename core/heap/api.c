@@ -135,14 +135,17 @@ void *mt_heap_alloc(struct mt_heap *h, DWORD flags, size_t n, uint32_t bflags, D
 	return heap_alloc(h, flags, n, bflags, err);
 }
 
-/* A failed allocation: STATUS_NO_MEMORY for heaps or calls that ask for
- * exceptions (a vectored handler may continue: NULL is returned then). */
+/* A failed allocation: an exception for heaps or calls that ask for one
+ * (STATUS_NO_MEMORY, or STATUS_ACCESS_VIOLATION when HeapReAlloc was given
+ * a bad block); a vectored handler may continue: NULL is returned then. */
 static void *failed(struct mt_heap *h, DWORD flags, size_t n, DWORD err)
 {
 	if ((flags | h->flags) & HEAP_GENERATE_EXCEPTIONS) {
 		ULONG_PTR arg = n;
 
-		RaiseException(STATUS_NO_MEMORY, 0, 1, &arg);
+		/* Windows: no memory, or an access violation for a bad block. */
+		RaiseException(err && err != ERROR_NOT_ENOUGH_MEMORY ? STATUS_ACCESS_VIOLATION
+		                                                     : STATUS_NO_MEMORY, 0, 1, &arg);
 	}
 	return mt_fail_null(err ? err : ERROR_NOT_ENOUGH_MEMORY);
 }

@@ -199,6 +199,9 @@ DWORD mt_backend_init(struct mt_heap *h, size_t reserve, size_t commit_bytes)
 }
 
 /* Appends [end, end + bytes) (just committed) to the segment's last block. */
+/* Appends [end, end + bytes) (just committed) to the segment's last block.
+ * The headers change first and committed last, so that a reader never
+ * finds the committed end past the blocks. */
 static void extend(struct mt_heap *h, struct mt_seg *s, size_t bytes)
 {
 	uint8_t *last = s->last, *end = seg_end(s);
@@ -208,16 +211,17 @@ static void extend(struct mt_heap *h, struct mt_seg *s, size_t bytes)
 		mt_heap_corrupt(h, mt_data(last), "block header overwritten");
 		b = (struct mt_bh){ .flags = MT_B_BUSY };   /* leave it: start a new block */
 	}
-	s->rec.committed += bytes;
 	if (!(b.flags & MT_B_BUSY) && free_remove(h, last, b.size)) {
 		b.size += (uint32_t)(bytes / MT_UNIT);
 		mt_bh_put(h, last, &b);
 		free_insert(h, last, b.size);
-		return;
+	} else {
+		put(h, end, (uint32_t)(bytes / MT_UNIT), b.size, 0);
+		free_insert(h, end, (uint32_t)(bytes / MT_UNIT));
+		s->last = end;
 	}
-	put(h, end, (uint32_t)(bytes / MT_UNIT), b.size, 0);
-	free_insert(h, end, (uint32_t)(bytes / MT_UNIT));
-	s->last = end;
+	atomic_thread_fence(memory_order_release);
+	s->rec.committed += bytes;
 }
 
 /* Bytes the segment must commit at its end to hold units. */
@@ -261,11 +265,11 @@ static DWORD new_segment(struct mt_heap *h, size_t units)
 	if ((err = mt_seg_first(reserve, first, mt_heap_protect(h), &base)))
 		return err;
 	s = base;
-	h->rec.generation++;
+	mt_gen_begin(h);
 	seg_init(s, h, (uintptr_t)base, reserve, first, sizeof *s);
 	h->seg_last->rec.next = &s->rec;
 	h->seg_last = s;
-	h->rec.generation++;
+	mt_gen_end(h);
 	if (h->next_reserve < SEG_MAX)
 		h->next_reserve *= 2;
 	return 0;
@@ -331,18 +335,27 @@ DWORD mt_backend_alloc(struct mt_heap *h, size_t units, uint8_t **out, struct mt
 /* ---- freeing ---- */
 
 /* Gives back the pages of a large free tail. */
+/* Gives back the pages of a large free tail: the block and committed
+ * shrink first (readers never see blocks past the committed end), then
+ * the pages go; if they cannot, all is put back. */
 static void trim(struct mt_heap *h, struct mt_seg *s, uint8_t *hdr, struct mt_bh *b)
 {
 	uintptr_t keep = mt_page_up((uintptr_t)hdr + TRIM_KEEP), end = (uintptr_t)seg_end(s);
+	uint32_t size = b->size;
 
 	if (s->last != hdr || (size_t)b->size * MT_UNIT < TRIM_AT || keep >= end)
 		return;
-	if (mt_vm_free_owned(&mt_heap_tag, (void *)keep, end - keep, MEM_DECOMMIT))
-		return;
-	free_remove(h, hdr, b->size);
-	s->rec.committed = keep - s->rec.base;
+	free_remove(h, hdr, size);
 	b->size = (uint32_t)((keep - (uintptr_t)hdr) / MT_UNIT);
 	mt_bh_put(h, hdr, b);
+	atomic_thread_fence(memory_order_release);
+	s->rec.committed = keep - s->rec.base;
+	if (mt_vm_free_owned(&mt_heap_tag, (void *)keep, end - keep, MEM_DECOMMIT)) {
+		b->size = size;
+		mt_bh_put(h, hdr, b);
+		atomic_thread_fence(memory_order_release);
+		s->rec.committed = end - s->rec.base;
+	}
 	free_insert(h, hdr, b->size);
 }
 
@@ -502,11 +515,11 @@ static void large_unlink(struct mt_heap *h, struct mt_large *l)
 
 	while (*pp && *pp != &l->rec)
 		pp = (const struct memapi_rec_heap_large **)&(*pp)->next;
-	h->rec.generation++;
+	mt_gen_begin(h);
 	if (*pp)
 		*pp = l->rec.next;
 	h->large = (struct mt_large *)h->rec.large;
-	h->rec.generation++;
+	mt_gen_end(h);
 }
 
 static void large_release(struct mt_heap *h, struct mt_large *l)
@@ -589,11 +602,11 @@ static DWORD large_new(struct mt_heap *h, size_t total, struct mt_large **out)
 	l->rec.committed = total;
 	l->rec.heap = (uintptr_t)h;
 	large_put(h, l, 0);
-	h->rec.generation++;
+	mt_gen_begin(h);
 	l->rec.next = h->rec.large;
 	h->large = l;
 	h->rec.large = &l->rec;
-	h->rec.generation++;
+	mt_gen_end(h);
 	*out = l;
 	return 0;
 }

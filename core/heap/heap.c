@@ -62,7 +62,7 @@ void mt_heap_thaw(struct mt_heap *h)
 DWORD mt_heap_corrupt(struct mt_heap *h, const void *at, const char *what)
 {
 	__atomic_add_fetch(&h->corruptions, 1, __ATOMIC_RELAXED);
-	if (h->terminate || atomic_load(&mt_heap_terminate_all)) {
+	if (atomic_load(&mt_heap_terminate_all)) {
 		/* Windows fails fast here (no handler runs); SIGABRT leaves a core
 		 * file for memtool to inspect. */
 		fprintf(stderr, "libmemapi: heap %p: %s at %p: STATUS_HEAP_CORRUPTION (0x%08X)\n",
@@ -70,6 +70,16 @@ DWORD mt_heap_corrupt(struct mt_heap *h, const void *at, const char *what)
 		abort();
 	}
 	return ERROR_INVALID_PARAMETER;
+}
+
+void mt_heap_terminate_on_corruption(void)
+{
+	pthread_mutex_lock(&list_lock);
+	atomic_store(&mt_heap_terminate_all, true);
+	/* Outside readers see it in every heap's record. */
+	for (struct mt_heap *h = first; h; h = (struct mt_heap *)h->rec.next)
+		h->rec.options |= MEMAPI_HEAP_TERMINATE;
+	pthread_mutex_unlock(&list_lock);
 }
 
 DWORD mt_heap_protect(const struct mt_heap *h)
@@ -181,7 +191,8 @@ static DWORD create(DWORD options, size_t initial, size_t maximum, bool process,
 	h->rec.layout = MEMAPI_HEAP_LAYOUT;
 	h->rec.flags = h->flags = options;
 	h->rec.maximum_size = maximum ? reserve : 0;
-	h->rec.options = process ? MEMAPI_HEAP_PROCESS : 0;
+	h->rec.options = (process ? MEMAPI_HEAP_PROCESS : 0) |
+	                 (atomic_load(&mt_heap_terminate_all) ? MEMAPI_HEAP_TERMINATE : 0);
 	make_key(h);
 	init_lock(h);
 	h->slot = -1;

@@ -111,7 +111,6 @@ struct mt_heap {
 	pthread_mutex_t  lock;           /* recursive, like a critical section     */
 	atomic_int       frozen;         /* fast paths must take the lock          */
 	int              freeze_depth;   /* HeapLock/walk nesting of the holder    */
-	bool             terminate;      /* STATUS_HEAP_CORRUPTION ends the process */
 	struct mt_seg    seg0;           /* the first segment, at this heap's base */
 	struct mt_seg   *seg_last;
 	size_t           next_reserve;   /* size of the next segment to reserve    */
@@ -171,6 +170,23 @@ static inline void mt_link_put(const struct mt_heap *h, void *data, const void *
 	*(uintptr_t *)data = (uintptr_t)next ^ h->key1 ^ (uintptr_t)data;
 }
 
+/* ---- forensic generation ---- */
+
+/* Around a change of a heap's segment or large-block lists (or handle
+ * tables): odd while it lasts, fenced so that an outside reader who sees
+ * the same even value before and after its copy saw no change. */
+static inline void mt_gen_begin(struct mt_heap *h)
+{
+	h->rec.generation++;
+	atomic_thread_fence(memory_order_release);
+}
+
+static inline void mt_gen_end(struct mt_heap *h)
+{
+	atomic_thread_fence(memory_order_release);
+	h->rec.generation++;
+}
+
 /* ---- heap.c ---- */
 
 extern struct mt_heap *mt_process_heap;
@@ -194,8 +210,9 @@ void mt_heap_thaw(struct mt_heap *h);
  * termination on corruption is on, else returns ERROR_INVALID_PARAMETER. */
 DWORD mt_heap_corrupt(struct mt_heap *h, const void *at, const char *what);
 
-/* HeapEnableTerminationOnCorruption with a NULL handle: every heap. */
+/* HeapEnableTerminationOnCorruption: every heap, for good. */
 extern atomic_bool mt_heap_terminate_all;
+void mt_heap_terminate_on_corruption(void);
 
 /* Every heap, under the list lock. */
 void mt_heaps_lock(void);

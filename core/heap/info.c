@@ -11,7 +11,7 @@ static DWORD query(struct mt_heap *h, HEAP_INFORMATION_CLASS cls, void *buf, siz
 		v = h->rec.compatibility;
 		break;
 	case HeapEnableTerminationOnCorruption:
-		v = h->terminate || atomic_load(&mt_heap_terminate_all);
+		v = atomic_load(&mt_heap_terminate_all);
 		break;
 	default:
 		return ERROR_INVALID_PARAMETER;
@@ -89,21 +89,22 @@ static DWORD set_optimize(HANDLE handle, struct mt_heap *h, const void *buf, siz
 BOOL WINAPI HeapSetInformation(HANDLE HeapHandle, HEAP_INFORMATION_CLASS HeapInformationClass,
                                PVOID HeapInformation, SIZE_T HeapInformationLength)
 {
-	struct mt_heap *h = mt_heap_from(HeapHandle);
 	DWORD err;
 
 	mt_init();
 	switch (HeapInformationClass) {
 	case HeapEnableTerminationOnCorruption:
-		/* For every heap of the process, for good. */
-		atomic_store(&mt_heap_terminate_all, true);
+		/* For every heap of the process, for good; the handle is unused. */
+		mt_heap_terminate_on_corruption();
 		err = 0;
 		break;
 	case HeapCompatibilityInformation:
-		err = set_compatibility(h, HeapInformation, HeapInformationLength);
+		err = set_compatibility(mt_heap_from(HeapHandle), HeapInformation,
+		                        HeapInformationLength);
 		break;
 	case HeapOptimizeResources:
-		err = set_optimize(HeapHandle, h, HeapInformation, HeapInformationLength);
+		err = set_optimize(HeapHandle, HeapHandle ? mt_heap_from(HeapHandle) : NULL,
+		                   HeapInformation, HeapInformationLength);
 		break;
 	default:
 		err = ERROR_INVALID_PARAMETER;
