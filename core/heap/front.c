@@ -442,6 +442,10 @@ DWORD mt_front_free(struct mt_heap *h, uint8_t *hdr, struct mt_bh *b)
 
 	if (!ss)
 		return mt_heap_corrupt(h, mt_data(hdr), "block header overwritten");
+	/* A thread that only frees (a consumer) registers, so that its next
+	 * frees take the fast path instead of this lock. */
+	if (h->front == MT_FRONT_LFH && !self)
+		thread_self();
 	mt_heap_enter(h);
 	tc = h->front == MT_FRONT_LFH ? (self ? mt_cache_fast(h, self) : NULL) : &h->lookaside;
 	empty = mt_slot_free(h, ss, tc, hdr, b);
