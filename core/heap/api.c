@@ -215,7 +215,7 @@ BOOL WINAPI HeapFree(HANDLE hHeap, DWORD dwFlags, LPVOID lpMem)
 		return mt_fail(ERROR_INVALID_HANDLE);
 	if (!lpMem)
 		return TRUE;
-	/* The common case inline: a busy slot into the thread's cache. */
+	/* The common case inline: a busy slot freed by the fast path. */
 	if (mt_likely(!((uintptr_t)lpMem & (MT_UNIT - 1)) && (uintptr_t)lpMem >= mt_os.page_size &&
 	              !maybe_large(lpMem) && mt_bh_get(h, mt_hdr(lpMem), &b) &&
 	              (b.flags & (MT_B_BUSY | MT_B_SLOT)) == (MT_B_BUSY | MT_B_SLOT) &&

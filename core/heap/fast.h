@@ -1,5 +1,5 @@
 /* The front end's fast paths, inline in HeapAlloc and HeapFree: a thread
- * takes a slot from, or puts one into, its own cache without a lock (see
+ * takes a slot from, or puts one into, its own subsegments without a lock (see
  * front.c for the protocol with HeapLock). Anything else goes to the slow
  * paths in front.c. */
 #ifndef MT_HEAP_FAST_H
@@ -30,10 +30,11 @@ static inline uint32_t mt_class_stride(unsigned c)
 	return mt_class_size[c] + MT_HDR;
 }
 
-/* The cache the calling thread may use without the heap's lock, or NULL. */
-static inline struct mt_tcache *mt_cache_fast(struct mt_heap *h, struct mt_thread *t)
+/* The calling thread's owner record for h, usable without the heap's
+ * lock, or NULL. */
+static inline struct mt_owner *mt_owner_fast(struct mt_heap *h, struct mt_thread *t)
 {
-	struct mt_tcache *tc;
+	struct mt_owner *tc;
 
 	if (h->front == MT_FRONT_LOOKASIDE)
 		return h->flags & HEAP_NO_SERIALIZE ? &h->lookaside : NULL;
@@ -138,7 +139,7 @@ static inline void mt_slot_busy(struct mt_heap *h, uint8_t *p, struct mt_bh *b, 
  * returned for the caller to give back (mt_front_trim), so that other
  * size classes can use its memory. */
 static inline struct mt_subseg *mt_slot_free(struct mt_heap *h, struct mt_subseg *ss,
-                                             struct mt_tcache *tc, uint8_t *hdr, struct mt_bh *b)
+                                             struct mt_owner *tc, uint8_t *hdr, struct mt_bh *b)
 {
 	uint8_t *p = mt_data(hdr);
 	uintptr_t old;
@@ -189,7 +190,7 @@ static inline __attribute__((always_inline)) void *mt_front_alloc_fast(struct mt
 {
 	unsigned c = mt_class_of(n);
 	struct mt_thread *t = mt_self;
-	struct mt_tcache *tc = mt_cache_fast(h, t);
+	struct mt_owner *tc = mt_owner_fast(h, t);
 	struct mt_subseg *ss;
 	struct mt_bh b;
 	uint8_t *p;
@@ -212,7 +213,7 @@ static inline __attribute__((always_inline)) bool mt_front_free_fast(struct mt_h
 {
 	unsigned c = b->prev >> 24;
 	struct mt_thread *t = mt_self;
-	struct mt_tcache *tc = mt_cache_fast(h, t);
+	struct mt_owner *tc = mt_owner_fast(h, t);
 	struct mt_subseg *ss, *empty;
 
 	if (mt_unlikely(c >= MT_NCLASS || (size_t)b->size * MT_UNIT != mt_class_stride(c) ||

@@ -28,8 +28,8 @@ static struct mt_thread *threads;
 static pthread_key_t exit_key;
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 
-/* Heaps with per-thread caches, by slot; generations are never reused, so
- * a cache made for a destroyed heap never matches its successor. */
+/* Heaps with per-thread owners, by slot; generations are never reused,
+ * so an owner made for a destroyed heap never matches its successor. */
 static struct mt_heap *slot_heap[MT_SLOTS];
 static uint64_t slot_gen_next;
 
@@ -56,7 +56,7 @@ static void classes_init(void)
 	}
 }
 
-static void cache_init(struct mt_tcache *tc, struct mt_heap *h)
+static void owner_init(struct mt_owner *tc, struct mt_heap *h)
 {
 	memset(tc, 0, sizeof *tc);
 	tc->heap = h;
@@ -96,7 +96,7 @@ static void list_del(struct mt_subseg **head, struct mt_subseg *ss)
 	ss->next = ss->prev = NULL;
 }
 
-static void own(struct mt_tcache *tc, struct mt_subseg *ss)
+static void own(struct mt_owner *tc, struct mt_subseg *ss)
 {
 	struct mt_tclass *k = &tc->cls[ss->rec.size_class];
 
@@ -108,7 +108,7 @@ static void own(struct mt_tcache *tc, struct mt_subseg *ss)
 	__atomic_store_n(&ss->owner, tc, __ATOMIC_RELAXED);
 }
 
-static void disown(struct mt_tcache *tc, struct mt_subseg *ss)
+static void disown(struct mt_owner *tc, struct mt_subseg *ss)
 {
 	struct mt_tclass *k = &tc->cls[ss->rec.size_class];
 
@@ -228,7 +228,7 @@ static struct mt_thread *thread_self(void)
 /* An owner's subsegments lose it (lock held, owner not running): empty
  * ones go back to the backend, the others wait on the heap's abandoned
  * list for a thread to adopt them. */
-static void abandon(struct mt_heap *h, struct mt_tcache *tc)
+static void abandon(struct mt_heap *h, struct mt_owner *tc)
 {
 	for (unsigned c = 0; c < MT_NCLASS; c++)
 		while (tc->cls[c].list) {
@@ -249,7 +249,7 @@ static void abandon(struct mt_heap *h, struct mt_tcache *tc)
 static void thread_return(struct mt_thread *t)
 {
 	for (unsigned i = 0; i < MT_SLOTS; i++) {
-		struct mt_tcache *tc = t->tc[i];
+		struct mt_owner *tc = t->tc[i];
 		struct mt_heap *h = slot_heap[i];
 
 		if (!tc)
@@ -290,10 +290,10 @@ static void thread_exit(void *arg)
 
 /* The calling thread's owner record for an LFH heap, made if needed, or
  * NULL when out of memory. */
-static struct mt_tcache *cache_make(struct mt_heap *h)
+static struct mt_owner *owner_make(struct mt_heap *h)
 {
 	struct mt_thread *t = thread_self();
-	struct mt_tcache *tc;
+	struct mt_owner *tc;
 
 	if (!t)
 		return NULL;
@@ -303,7 +303,7 @@ static struct mt_tcache *cache_make(struct mt_heap *h)
 	if (!tc && !(tc = malloc(sizeof *tc)))
 		return NULL;
 	/* A stale one belonged to a destroyed heap: its memory is gone. */
-	cache_init(tc, h);
+	owner_init(tc, h);
 	t->tc[h->slot] = tc;
 	return tc;
 }
@@ -335,7 +335,7 @@ void mt_front_quiesce(struct mt_heap *h)
  * Owner only, inside its fast path or the lock. */
 #define SCAN 8
 
-static uint8_t *take_owned(struct mt_heap *h, struct mt_tcache *tc, unsigned c, struct mt_bh *b)
+static uint8_t *take_owned(struct mt_heap *h, struct mt_owner *tc, unsigned c, struct mt_bh *b)
 {
 	struct mt_tclass *k = &tc->cls[c];
 	uint8_t *p;
@@ -365,7 +365,7 @@ static uint8_t *take_owned(struct mt_heap *h, struct mt_tcache *tc, unsigned c, 
 /* A slot from a subsegment of class c new to the owner: an abandoned one
  * with room (the full ones it meets become the owner's too), or a new
  * one. Lock held. */
-static uint8_t *adopt(struct mt_heap *h, struct mt_tcache *tc, unsigned c, struct mt_bh *b,
+static uint8_t *adopt(struct mt_heap *h, struct mt_owner *tc, unsigned c, struct mt_bh *b,
                       DWORD *err)
 {
 	struct mt_subseg *ss;
@@ -386,7 +386,7 @@ static uint8_t *adopt(struct mt_heap *h, struct mt_tcache *tc, unsigned c, struc
 
 /* Takes a slot and marks it busy, in one protected stretch: a walker
  * must never meet a slot counted as used whose header is not written. */
-static uint8_t *take_busy(struct mt_heap *h, struct mt_tcache *tc, unsigned c, size_t n,
+static uint8_t *take_busy(struct mt_heap *h, struct mt_owner *tc, unsigned c, size_t n,
                           uint32_t flags, bool adopting, DWORD *err)
 {
 	struct mt_bh b;
@@ -401,7 +401,7 @@ static uint8_t *take_busy(struct mt_heap *h, struct mt_tcache *tc, unsigned c, s
 
 static uint8_t *alloc_lfh(struct mt_heap *h, unsigned c, size_t n, uint32_t flags, DWORD *err)
 {
-	struct mt_tcache *tc = cache_make(h);
+	struct mt_owner *tc = owner_make(h);
 	struct mt_thread *t = self;
 	uint8_t *p = NULL;
 
@@ -437,7 +437,7 @@ void *mt_front_alloc(struct mt_heap *h, size_t n, uint32_t flags, DWORD *err)
 
 DWORD mt_front_free(struct mt_heap *h, uint8_t *hdr, struct mt_bh *b)
 {
-	struct mt_tcache *tc;
+	struct mt_owner *tc;
 	struct mt_subseg *ss = mt_subseg_of(h, hdr, b), *empty;
 
 	if (!ss)
@@ -447,7 +447,7 @@ DWORD mt_front_free(struct mt_heap *h, uint8_t *hdr, struct mt_bh *b)
 	if (h->front == MT_FRONT_LFH && !self)
 		thread_self();
 	mt_heap_enter(h);
-	tc = h->front == MT_FRONT_LFH ? (self ? mt_cache_fast(h, self) : NULL) : &h->lookaside;
+	tc = h->front == MT_FRONT_LFH ? (self ? mt_owner_fast(h, self) : NULL) : &h->lookaside;
 	empty = mt_slot_free(h, ss, tc, hdr, b);
 	mt_heap_leave(h);
 	if (empty)
@@ -455,7 +455,7 @@ DWORD mt_front_free(struct mt_heap *h, uint8_t *hdr, struct mt_bh *b)
 	return 0;
 }
 
-void mt_front_trim(struct mt_heap *h, struct mt_tcache *tc, struct mt_subseg *ss)
+void mt_front_trim(struct mt_heap *h, struct mt_owner *tc, struct mt_subseg *ss)
 {
 	struct mt_tclass *k = &tc->cls[ss->rec.size_class];
 
@@ -479,7 +479,7 @@ void mt_front_trim(struct mt_heap *h, struct mt_tcache *tc, struct mt_subseg *ss
  * leaves its owner's or the abandoned list first. */
 static void drop(struct mt_heap *h, struct mt_subseg *ss)
 {
-	struct mt_tcache *tc = __atomic_load_n(&ss->owner, __ATOMIC_RELAXED);
+	struct mt_owner *tc = __atomic_load_n(&ss->owner, __ATOMIC_RELAXED);
 
 	if (tc)
 		disown(tc, ss);
@@ -524,7 +524,7 @@ void mt_front_init(struct mt_heap *h)
 
 	pthread_once(&once, classes_init);
 	if (h->front == MT_FRONT_LOOKASIDE)
-		cache_init(&h->lookaside, h);
+		owner_init(&h->lookaside, h);
 	if (h->front != MT_FRONT_LFH)
 		return;
 	for (unsigned i = 0; i < MT_SLOTS; i++)
@@ -536,7 +536,7 @@ void mt_front_init(struct mt_heap *h)
 		}
 	/* Out of slots: the heap owns its subsegments, used under its lock. */
 	h->front = MT_FRONT_LOOKASIDE;
-	cache_init(&h->lookaside, h);
+	owner_init(&h->lookaside, h);
 }
 
 void mt_front_forget(struct mt_heap *h)

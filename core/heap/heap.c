@@ -197,7 +197,7 @@ static DWORD create(DWORD options, size_t initial, size_t maximum, bool process,
 	init_lock(h);
 	h->slot = -1;
 	/* As on Windows: no low-fragmentation front end for fixed-size heaps
-	 * or for heaps without serialization (which get a lookaside cache). */
+	 * or for heaps without serialization (whose subsegments the heap owns). */
 	h->front = maximum ? MT_FRONT_NONE
 	         : options & HEAP_NO_SERIALIZE ? MT_FRONT_LOOKASIDE : MT_FRONT_LFH;
 	mt_backend_init(h, reserve, commit);
@@ -315,7 +315,7 @@ void mt_heap_atfork(enum mt_fork_phase phase)
 		return;
 	}
 	/* The child's thread has another id: a recursive mutex cannot be
-	 * unlocked by it, so the locks start afresh (before the caches of the
+	 * unlocked by it, so the locks start afresh (before the subsegments of the
 	 * parent's other threads are returned, which takes them). */
 	for (h = first; h; h = (struct mt_heap *)h->rec.next) {
 		init_lock(h);

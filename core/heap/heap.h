@@ -24,14 +24,14 @@
 #define MT_SMALL_MAX  16384u         /* largest request served by the front end */
 #define MT_LARGE_MIN  (508u * 1024u) /* growable heaps: own reservation above  */
 #define MT_BINS       168u           /* backend free-list bins                 */
-#define MT_SLOTS      64u            /* heaps that can have per-thread caches  */
+#define MT_SLOTS      64u            /* heaps that can have per-thread owners  */
 #define MT_SUBSEG_HDR 96u            /* subsegment record before slot 0        */
 #define MT_LARGE_HDR  48u            /* large record before the block header   */
 
 enum mt_front {
 	MT_FRONT_NONE = 0,        /* backend only (fixed-size heaps)               */
-	MT_FRONT_LOOKASIDE = 1,   /* one cache, no locking (HEAP_NO_SERIALIZE)     */
-	MT_FRONT_LFH = 2,         /* per-thread caches                             */
+	MT_FRONT_LOOKASIDE = 1,   /* the heap owns its subsegments                 */
+	MT_FRONT_LFH = 2,         /* threads own subsegments                       */
 };
 
 #define MT_B_BUSY     MEMAPI_HEAP_BLOCK_BUSY
@@ -60,7 +60,7 @@ struct mt_tclass {
 	uint32_t          count;
 };
 
-struct mt_tcache {
+struct mt_owner {
 	struct mt_heap   *heap;
 	uint64_t          gen;    /* the heap's slot generation when made        */
 	struct mt_tclass  cls[MT_NCLASS];
@@ -69,7 +69,7 @@ struct mt_tcache {
 /* Every thread that used a heap's fast path. */
 struct mt_thread {
 	atomic_uint        busy;  /* slot + 1 while in a fast path, else 0         */
-	struct mt_tcache  *tc[MT_SLOTS];
+	struct mt_owner  *tc[MT_SLOTS];
 	struct mt_thread  *next;
 };
 
@@ -81,7 +81,7 @@ struct mt_subseg {
 	struct memapi_rec_heap_subseg rec;   /* first: the forensic record       */
 	uint8_t          *local;  /* free slots, owner only                      */
 	_Atomic(uintptr_t) remote;   /* slots freed by other threads            */
-	struct mt_tcache *owner;  /* NULL: abandoned (its thread exited)         */
+	struct mt_owner *owner;  /* NULL: abandoned (its thread exited)         */
 	uint32_t          taken;  /* slots out of local: busy or remote          */
 	uint32_t          reserved0;
 	struct mt_subseg *next, *prev;   /* owner's or the abandoned list        */
@@ -106,7 +106,7 @@ struct mt_heap {
 	uint64_t         key0, key1;     /* == rec.key, kept hot                   */
 	DWORD            flags;          /* HeapCreate options                     */
 	enum mt_front    front;
-	int              slot;           /* thread-cache slot, -1 for none         */
+	int              slot;           /* per-thread owner slot, -1 for none     */
 	uint64_t         slot_gen;
 	pthread_mutex_t  lock;           /* recursive, like a critical section     */
 	atomic_int       frozen;         /* fast paths must take the lock          */
@@ -117,7 +117,7 @@ struct mt_heap {
 	uint8_t         *bins[MT_BINS];  /* free backend blocks (header addresses) */
 	uint64_t         binmap[(MT_BINS + 63) / 64];
 	struct mt_class  cls[MT_NCLASS];
-	struct mt_tcache lookaside;      /* the owner on MT_FRONT_LOOKASIDE heaps  */
+	struct mt_owner lookaside;      /* the owner on MT_FRONT_LOOKASIDE heaps  */
 	struct mt_large *large;          /* == rec.large                           */
 	uint32_t         large_kept;     /* free large blocks kept for reuse       */
 	size_t           large_kept_bytes;
@@ -263,7 +263,7 @@ bool  mt_large_resize(struct mt_heap *h, void *data, size_t n);
 void *mt_front_alloc(struct mt_heap *h, size_t n, uint32_t flags, DWORD *err);
 DWORD mt_front_free(struct mt_heap *h, uint8_t *hdr, struct mt_bh *b);
 /* Gives back an owner's subsegment that became empty (mt_slot_free). */
-void  mt_front_trim(struct mt_heap *h, struct mt_tcache *tc, struct mt_subseg *ss);
+void  mt_front_trim(struct mt_heap *h, struct mt_owner *tc, struct mt_subseg *ss);
 /* Resizes a busy slot in place to n bytes if its class holds n. */
 bool  mt_front_resize(struct mt_heap *h, uint8_t *hdr, struct mt_bh *b, size_t n);
 /* Collects every subsegment's remote frees and releases the empty ones

@@ -53,11 +53,11 @@ static DWORD set_compatibility(struct mt_heap *h, const void *buf, size_t len)
 	if ((h->flags & HEAP_NO_SERIALIZE) || h->rec.maximum_size)
 		return ERROR_INVALID_PARAMETER;
 	/* Serialized growable heaps have it from the start, unless all the
-	 * thread-cache slots were taken when they were made. */
+	 * per-thread slots were taken when they were made. */
 	return h->front == MT_FRONT_LFH ? 0 : ERROR_NOT_ENOUGH_MEMORY;
 }
 
-/* Returns cached free memory to the backend and decommits free tails. */
+/* Gives empty subsegments and kept large blocks back, decommits free tails. */
 static void optimize(struct mt_heap *h)
 {
 	mt_heap_freeze(h);
