@@ -1728,6 +1728,50 @@ START_TEST(test_HeapLock__recursive)
 }
 END_TEST
 
+/* A thread that allocated from h and exits returns its subsegments under
+ * h's lock: the holder of HeapLock(h) must still be able to call the
+ * functions that take the list of heaps meanwhile (no lock-order cycle). */
+struct exiter {
+	HANDLE h;
+	sem_t  ready, go;
+};
+
+static void *alloc_then_exit(void *arg)
+{
+	struct exiter *x = arg;
+
+	release(x->h, alloc(x->h, 64));
+	sem_post(&x->ready);
+	sem_wait(&x->go);
+	return NULL;                               /* exits while h is locked */
+}
+
+START_TEST(test_HeapLock__holder_calls_list_functions_while_threads_exit)
+{
+	struct exiter x = { .h = heap_new(0, 0, 0) };
+	HANDLE all[64];
+
+	sem_init(&x.ready, 0, 0);
+	sem_init(&x.go, 0, 0);
+	for (int i = 0; i < 20; i++) {
+		pthread_t t;
+
+		ck_assert_int_eq(pthread_create(&t, NULL, alloc_then_exit, &x), 0);
+		sem_wait(&x.ready);
+		ck_assert(HeapLock(x.h));
+		sem_post(&x.go);
+		usleep(2000);                           /* it blocks on h's lock */
+		ck_assert_uint_ge(GetProcessHeaps(64, all), 2);
+		ck_assert(HeapLock(x.h));               /* nested: takes the list too */
+		ck_assert(HeapUnlock(x.h));
+		ck_assert(HeapUnlock(x.h));
+		pthread_join(t, NULL);
+	}
+	ck_assert(HeapValidate(x.h, 0, NULL));
+	heap_del(x.h);
+}
+END_TEST
+
 static void *unlock_main(void *h)
 {
 	SetLastError(0);
@@ -2314,6 +2358,7 @@ static Suite *make_heap_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_HeapLock__blocks_other_threads_alloc);
 	tcase_add_test(tc, test_HeapLock__blocks_other_threads_free);
+	tcase_add_test(tc, test_HeapLock__holder_calls_list_functions_while_threads_exit);
 	tcase_add_test(tc, test_HeapLock__walk_while_another_thread_churns);
 	tcase_add_test(tc, test_HeapLock__recursive);
 	tcase_add_test(tc, test_HeapUnlock__not_locked);

@@ -144,8 +144,8 @@ static void *failed(struct mt_heap *h, DWORD flags, size_t n, DWORD err)
 		ULONG_PTR arg = n;
 
 		/* Windows: no memory, or an access violation for a bad block. */
-		RaiseException(err && err != ERROR_NOT_ENOUGH_MEMORY ? STATUS_ACCESS_VIOLATION
-		                                                     : STATUS_NO_MEMORY, 0, 1, &arg);
+		RaiseException(err == ERROR_INVALID_PARAMETER ? STATUS_ACCESS_VIOLATION
+		                                              : STATUS_NO_MEMORY, 0, 1, &arg);
 	}
 	return mt_fail_null(err ? err : ERROR_NOT_ENOUGH_MEMORY);
 }

@@ -198,7 +198,6 @@ DWORD mt_backend_init(struct mt_heap *h, size_t reserve, size_t commit_bytes)
 	return 0;
 }
 
-/* Appends [end, end + bytes) (just committed) to the segment's last block. */
 /* Appends [end, end + bytes) (just committed) to the segment's last block.
  * The headers change first and committed last, so that a reader never
  * finds the committed end past the blocks. */
@@ -334,7 +333,6 @@ DWORD mt_backend_alloc(struct mt_heap *h, size_t units, uint8_t **out, struct mt
 
 /* ---- freeing ---- */
 
-/* Gives back the pages of a large free tail. */
 /* Gives back the pages of a large free tail: the block and committed
  * shrink first (readers never see blocks past the committed end), then
  * the pages go; if they cannot, all is put back. */
@@ -343,9 +341,9 @@ static void trim(struct mt_heap *h, struct mt_seg *s, uint8_t *hdr, struct mt_bh
 	uintptr_t keep = mt_page_up((uintptr_t)hdr + TRIM_KEEP), end = (uintptr_t)seg_end(s);
 	uint32_t size = b->size;
 
-	if (s->last != hdr || (size_t)b->size * MT_UNIT < TRIM_AT || keep >= end)
+	if (s->last != hdr || (size_t)b->size * MT_UNIT < TRIM_AT || keep >= end ||
+	    !free_remove(h, hdr, size))
 		return;
-	free_remove(h, hdr, size);
 	b->size = (uint32_t)((keep - (uintptr_t)hdr) / MT_UNIT);
 	mt_bh_put(h, hdr, b);
 	atomic_thread_fence(memory_order_release);

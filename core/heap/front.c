@@ -243,21 +243,27 @@ static void abandon(struct mt_heap *h, struct mt_owner *tc)
 		}
 }
 
-/* Hands a thread's subsegments back to their heaps (heaps list lock held,
- * so no heap goes away meanwhile). An owner whose heap was destroyed is
- * dropped: its subsegments went with the heap. */
+/* Hands a thread's subsegments back to their heaps. An owner whose heap
+ * was destroyed is dropped: its subsegments went with the heap. */
 static void thread_return(struct mt_thread *t)
 {
 	for (unsigned i = 0; i < MT_SLOTS; i++) {
 		struct mt_owner *tc = t->tc[i];
-		struct mt_heap *h = slot_heap[i];
+		struct mt_heap *h;
+		bool live;
 
 		if (!tc)
 			continue;
-		if (h && h == tc->heap && h->slot_gen == tc->gen) {
+		mt_heaps_lock();
+		h = slot_heap[i];
+		if ((live = h && h == tc->heap && h->slot_gen == tc->gen))
+			mt_heap_pin(h);
+		mt_heaps_unlock();
+		if (live) {
 			mt_heap_enter(h);
 			abandon(h, tc);
 			mt_heap_leave(h);
+			mt_heap_unpin(h);
 		}
 		free(tc);
 		t->tc[i] = NULL;
@@ -278,9 +284,7 @@ static void thread_exit(void *arg)
 {
 	struct mt_thread *t = arg;
 
-	mt_heaps_lock();
 	thread_return(t);
-	mt_heaps_unlock();
 	pthread_mutex_lock(&threads_lock);
 	thread_unlink(t);
 	pthread_mutex_unlock(&threads_lock);

@@ -3,6 +3,7 @@
 #include "heap.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,16 @@ static struct mt_heap *first, *last;
 void mt_heaps_lock(void) { pthread_mutex_lock(&list_lock); }
 void mt_heaps_unlock(void) { pthread_mutex_unlock(&list_lock); }
 struct mt_heap *mt_heaps_first(void) { return first; }
+
+void mt_heap_pin(struct mt_heap *h)
+{
+	atomic_fetch_add(&h->pins, 1);
+}
+
+void mt_heap_unpin(struct mt_heap *h)
+{
+	atomic_fetch_sub(&h->pins, 1);
+}
 
 /* Slower than mt_heap_from but safe for any value: for the calls that
  * change a heap's existence or locking. Called with list_lock held. */
@@ -237,6 +248,9 @@ BOOL WINAPI HeapDestroy(HANDLE hHeap)
 	unlink_heap(h);
 	mt_front_forget(h);
 	pthread_mutex_unlock(&list_lock);
+	/* An exiting thread may still be returning its subsegments. */
+	while (atomic_load(&h->pins))
+		sched_yield();
 	pthread_mutex_destroy(&h->lock);
 	mt_backend_release(h);       /* the heap record goes with segment 0 */
 	return TRUE;

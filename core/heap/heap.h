@@ -110,6 +110,7 @@ struct mt_heap {
 	uint64_t         slot_gen;
 	pthread_mutex_t  lock;           /* recursive, like a critical section     */
 	atomic_int       frozen;         /* fast paths must take the lock          */
+	atomic_int       pins;           /* mt_heap_pin: HeapDestroy waits          */
 	int              freeze_depth;   /* HeapLock/walk nesting of the holder    */
 	struct mt_seg    seg0;           /* the first segment, at this heap's base */
 	struct mt_seg   *seg_last;
@@ -218,6 +219,11 @@ void mt_heap_terminate_on_corruption(void);
 void mt_heaps_lock(void);
 void mt_heaps_unlock(void);
 struct mt_heap *mt_heaps_first(void);
+/* Keeps a listed heap from being destroyed (list lock held to pin), so
+ * that its lock can be taken after the list lock is dropped: nobody waits
+ * for a heap's lock while holding the list lock. */
+void mt_heap_pin(struct mt_heap *h);
+void mt_heap_unpin(struct mt_heap *h);
 
 /* Page protection of a heap's committed memory. */
 DWORD mt_heap_protect(const struct mt_heap *h);

@@ -1,6 +1,8 @@
 /* HeapQueryInformation and HeapSetInformation. */
 #include "heap.h"
 
+#include <stdlib.h>
+
 static DWORD query(struct mt_heap *h, HEAP_INFORMATION_CLASS cls, void *buf, size_t len,
                    SIZE_T *ret)
 {
@@ -66,6 +68,30 @@ static void optimize(struct mt_heap *h)
 	mt_heap_thaw(h);
 }
 
+/* Every heap, each pinned: no heap lock is taken under the list lock. */
+static DWORD optimize_all(void)
+{
+	struct mt_heap **all, *h;
+	size_t n = 0, i = 0;
+
+	mt_heaps_lock();
+	for (h = mt_heaps_first(); h; h = (struct mt_heap *)h->rec.next)
+		n++;
+	if (!(all = malloc(n * sizeof *all))) {
+		mt_heaps_unlock();
+		return ERROR_NOT_ENOUGH_MEMORY;
+	}
+	for (h = mt_heaps_first(); h; h = (struct mt_heap *)h->rec.next)
+		mt_heap_pin(all[i++] = h);
+	mt_heaps_unlock();
+	for (i = 0; i < n; i++) {
+		optimize(all[i]);
+		mt_heap_unpin(all[i]);
+	}
+	free(all);
+	return 0;
+}
+
 static DWORD set_optimize(HANDLE handle, struct mt_heap *h, const void *buf, size_t len)
 {
 	const HEAP_OPTIMIZE_RESOURCES_INFORMATION *o = buf;
@@ -79,11 +105,7 @@ static DWORD set_optimize(HANDLE handle, struct mt_heap *h, const void *buf, siz
 	}
 	if (handle)
 		return ERROR_INVALID_HANDLE;
-	mt_heaps_lock();
-	for (h = mt_heaps_first(); h; h = (struct mt_heap *)h->rec.next)
-		optimize(h);
-	mt_heaps_unlock();
-	return 0;
+	return optimize_all();
 }
 
 BOOL WINAPI HeapSetInformation(HANDLE HeapHandle, HEAP_INFORMATION_CLASS HeapInformationClass,
