@@ -1275,34 +1275,12 @@ static Suite *make_heap_model_suite(void)
 	return s;
 }
 
-/* The second run: the same binary with membarrier disabled. The first
- * run's status travels in TL_HEAP_FIRST so the exit status covers both. */
-static int run_fence_path(int first, char **argv)
-{
-	char self[PATH_MAX], status[16];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-
-	if (n <= 0) {
-		perror("check_heap_model: /proc/self/exe");
-		return EXIT_FAILURE;
-	}
-	self[n] = 0;
-	snprintf(status, sizeof status, "%d", first);
-	setenv("MEMAPI_DISABLE", "membarrier", 1);
-	setenv("TL_HEAP_FIRST", status, 1);
-	fflush(NULL);
-	execv(self, argv);
-	perror("check_heap_model: execv");
-	return EXIT_FAILURE;
-}
-
 int main(int argc, char **argv)
 {
 	int rc = tl_run(make_heap_model_suite());
-	const char *first = getenv("TL_HEAP_FIRST");
 
 	(void)argc;
 	if (fence_run())
-		return first && atoi(first) ? EXIT_FAILURE : rc;
-	return run_fence_path(rc, argv);
+		return tl_rerun_status(rc);
+	return tl_rerun(argv, "MEMAPI_DISABLE", "membarrier", rc);
 }

@@ -486,34 +486,12 @@ static Suite *make_watch_suite(void)
 	return s;
 }
 
-/* The second run: the same binary with the fallback forced. The first
- * run's status travels in TL_WATCH_FIRST so the exit status covers both. */
-static int run_fallback(int first, char **argv)
-{
-	char self[PATH_MAX], status[16];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-
-	if (n <= 0) {
-		perror("check_watch: /proc/self/exe");
-		return EXIT_FAILURE;
-	}
-	self[n] = 0;
-	snprintf(status, sizeof status, "%d", first);
-	setenv("MEMAPI_WRITE_WATCH", "fallback", 1);
-	setenv("TL_WATCH_FIRST", status, 1);
-	fflush(NULL);
-	execv(self, argv);
-	perror("check_watch: execv");
-	return EXIT_FAILURE;
-}
-
 int main(int argc, char **argv)
 {
 	int rc = tl_run(make_watch_suite());
-	const char *first = getenv("TL_WATCH_FIRST");
 
 	(void)argc;
 	if (fallback_run())
-		return first && atoi(first) ? EXIT_FAILURE : rc;
-	return run_fallback(rc, argv);
+		return tl_rerun_status(rc);
+	return tl_rerun(argv, "MEMAPI_WRITE_WATCH", "fallback", rc);
 }
