@@ -1283,8 +1283,8 @@ START_TEST(test_HeapValidate__blocks)
 	char *keep[3], *gone;
 
 	keep[2] = alloc(h, 100);          /* in a fixed heap big_gone keeps busy neighbours */
-	release(h, big_gone);
-	gone = freed_block(h, 1000, keep);           /* last: nothing reuses it */
+	gone = freed_block(h, 1000, keep);
+	release(h, big_gone);             /* last: nothing reuses either */
 	SetLastError(ODD_ERROR);
 	ck_assert(HeapValidate(h, 0, NULL));
 	ck_assert(HeapValidate(h, 0, small));

@@ -127,9 +127,13 @@ static void disown(struct mt_owner *tc, struct mt_subseg *ss)
  * with the owner gone, or heap frozen). */
 static void collect(struct mt_heap *h, struct mt_subseg *ss)
 {
-	uint8_t *p = (uint8_t *)atomic_exchange_explicit(&ss->remote, 0, memory_order_acquire);
-	uint8_t *first = p, *last = NULL;
+	uint8_t *p, *first, *last = NULL;
 	uint32_t n = 0;
+
+	/* A plain load first: the exchange is a locked instruction. */
+	if (!atomic_load_explicit(&ss->remote, memory_order_relaxed))
+		return;
+	first = p = (uint8_t *)atomic_exchange_explicit(&ss->remote, 0, memory_order_acquire);
 
 	for (; p; p = mt_link_get(h, p)) {
 		if ((uintptr_t)p & (MT_UNIT - 1)) {

@@ -101,16 +101,19 @@ struct mt_large {
 	struct memapi_rec_heap_large rec;    /* first: the forensic record       */
 };
 
+/* The fields every fast path reads come first and share no cache line
+ * with the ones the lock holder writes: a second thread taking the lock
+ * must not evict the first one's keys. */
 struct mt_heap {
 	struct memapi_rec_heap rec;      /* first: the HANDLE points here          */
 	uint64_t         key0, key1;     /* == rec.key, kept hot                   */
+	uint64_t         slot_gen;
 	DWORD            flags;          /* HeapCreate options                     */
 	enum mt_front    front;
 	int              slot;           /* per-thread owner slot, -1 for none     */
-	uint64_t         slot_gen;
-	pthread_mutex_t  lock;           /* recursive, like a critical section     */
 	atomic_int       frozen;         /* fast paths must take the lock          */
 	atomic_int       pins;           /* mt_heap_pin: HeapDestroy waits          */
+	_Alignas(64) pthread_mutex_t lock;   /* recursive, like a critical section */
 	int              freeze_depth;   /* HeapLock/walk nesting of the holder    */
 	struct mt_seg    seg0;           /* the first segment, at this heap's base */
 	struct mt_seg   *seg_last;
@@ -118,7 +121,7 @@ struct mt_heap {
 	uint8_t         *bins[MT_BINS];  /* free backend blocks (header addresses) */
 	uint64_t         binmap[(MT_BINS + 63) / 64];
 	struct mt_class  cls[MT_NCLASS];
-	struct mt_owner lookaside;      /* the owner on MT_FRONT_LOOKASIDE heaps  */
+	struct mt_owner  lookaside;      /* the owner on MT_FRONT_LOOKASIDE heaps  */
 	struct mt_large *large;          /* == rec.large                           */
 	uint32_t         large_kept;     /* free large blocks kept for reuse       */
 	size_t           large_kept_bytes;
@@ -197,7 +200,10 @@ static inline struct mt_heap *mt_heap_from(HANDLE hh)
 {
 	struct mt_heap *h = hh;
 
-	return h && h->rec.magic == MEMAPI_HEAP_MAGIC ? h : NULL;
+	/* A heap starts its first reservation: 64 KiB aligned. */
+	if (!h || ((uintptr_t)h & 0xffff))
+		return NULL;
+	return h->rec.magic == MEMAPI_HEAP_MAGIC ? h : NULL;
 }
 
 /* The heap's lock (nothing for HEAP_NO_SERIALIZE heaps). */
