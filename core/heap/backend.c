@@ -9,9 +9,9 @@
 
 char mt_heap_tag;
 
-#define GROW_MIN   ((size_t)256 << 10)  /* commit at least this much at a time  */
-#define TRIM_AT    ((size_t)4 << 20)    /* decommit a free tail this large...   */
-#define TRIM_KEEP  ((size_t)1 << 20)    /* ...down to this (no syscall churn)    */
+#define GROW_MIN   ((size_t)64 << 10)   /* commit at least this much at a time  */
+#define TRIM_AT    ((size_t)2 << 20)    /* decommit a free tail this large...   */
+#define TRIM_KEEP  ((size_t)512 << 10)  /* ...down to this (no syscall churn)    */
 #define SEG_MAX    ((size_t)64 << 20)   /* growth of segment reservations stops */
 
 /* ---- blocks ---- */
