@@ -53,6 +53,16 @@ pid_t mt_gettid(void);
 /* In a fork child: the cached id is the parent thread's. */
 void  mt_forget_tid(void);
 
+/* ---- text.c ---- */
+
+/* A malloc'd UTF-8 copy of a UTF-16 string (ERROR_NO_UNICODE_TRANSLATION
+ * for an unpaired surrogate). */
+DWORD  mt_utf16_to_utf8(LPCWSTR s, char **out);
+/* Writes s as UTF-16 with its NUL if room (in units) exceeds its length,
+ * and returns the length without the NUL; else returns that length and
+ * writes nothing. */
+size_t mt_utf8_to_utf16(const char *s, WCHAR *out, size_t room);
+
 /* ---- handle.c ---- */
 
 enum mt_object_type {

@@ -448,6 +448,9 @@ typedef struct _HEAP_OPTIMIZE_RESOURCES_INFORMATION {
 /* ========================================================================
  * File sharing modes and attributes (CreateFile)
  * ===================================================================== */
+#define FILE_READ_DATA                  0x00000001
+#define FILE_WRITE_DATA                 0x00000002
+#define FILE_APPEND_DATA                0x00000004
 #define FILE_SHARE_READ                 0x00000001
 #define FILE_SHARE_WRITE                0x00000002
 #define FILE_SHARE_DELETE               0x00000004
