@@ -107,8 +107,9 @@ static DWORD do_create(const struct open_req *rq, HANDLE *out, bool *existed)
 	/* No data access at all: a descriptor for the size and nothing else. */
 	if ((fd = open(rq->path, rd || wr ? flags : (flags & ~O_ACCMODE) | O_RDONLY, 0666)) < 0)
 		return path_error(errno, rq->path);
+	/* An absolute path: the working directory may change before close. */
 	if (!(f = calloc(1, sizeof *f)) ||
-	    ((rq->flags & FILE_FLAG_DELETE_ON_CLOSE) && !(f->delete_path = strdup(rq->path)))) {
+	    ((rq->flags & FILE_FLAG_DELETE_ON_CLOSE) && !(f->delete_path = realpath(rq->path, NULL)))) {
 		free(f);
 		close(fd);
 		return ERROR_NOT_ENOUGH_MEMORY;
