@@ -82,7 +82,8 @@ static int open_flags(const struct open_req *rq, bool rd, bool wr, DWORD *err)
 	}
 	f |= disp[rq->disposition];
 	f |= rd && wr ? O_RDWR : wr ? O_WRONLY : O_RDONLY;
-	if (wr && !rd && (rq->access & FILE_APPEND_DATA) &&
+	/* Append rights without write rights: writes never overwrite. */
+	if ((rq->access & FILE_APPEND_DATA) &&
 	    !(rq->access & (GENERIC_WRITE | GENERIC_ALL | FILE_WRITE_DATA)))
 		f |= O_APPEND;
 	if (rq->flags & FILE_FLAG_WRITE_THROUGH)
@@ -287,8 +288,10 @@ static DWORD seek(struct mt_file *f, int64_t dist, DWORD method, bool fit32, int
 		return dist < 0 ? ERROR_NEGATIVE_SEEK : ERROR_INVALID_PARAMETER;
 	if (fit32 && base + dist > (int64_t)UINT32_MAX)
 		return ERROR_INVALID_PARAMETER;
+	/* Negative results were refused above: EINVAL is a position past
+	 * what the file system can hold. */
 	if ((*pos = lseek(f->fd, (off_t)dist, whence[method])) < 0)
-		return errno == EINVAL ? ERROR_NEGATIVE_SEEK : mt_error_from_errno(errno);
+		return errno == EINVAL ? ERROR_INVALID_PARAMETER : mt_error_from_errno(errno);
 	return 0;
 }
 

@@ -655,11 +655,10 @@ START_TEST(test_CreateFileA__append_data_writes_at_end)
 }
 END_TEST
 
-/* BUG: FILE_APPEND_DATA without FILE_WRITE_DATA appends whatever else the
+/* FILE_APPEND_DATA without FILE_WRITE_DATA appends whatever else the
  * handle may do ("write operations will not overwrite existing data",
- * Windows' access-rights reference); core/file.c opens O_APPEND only when
- * the handle has no read access, so with read access the writes land at
- * the file pointer and overwrite "head". */
+ * Windows' access-rights reference). Regression: with read access the
+ * writes once landed at the file pointer. */
 START_TEST(test_CreateFileA__read_and_append_data_writes_at_end)
 {
 	static const DWORD access[] = { FILE_READ_DATA | FILE_APPEND_DATA,
@@ -1217,10 +1216,10 @@ START_TEST(test_SetFilePointerEx__negative_seek_rejected)
 }
 END_TEST
 
-/* BUG: a position the file system cannot reach (ext4 stops at 16 TiB;
+/* A position the file system cannot reach (ext4 stops at 16 TiB;
  * Windows accepts any non-negative position) makes lseek fail with
- * EINVAL, which core/file.c reports as ERROR_NEGATIVE_SEEK. Failing is
- * fine here, but with ERROR_INVALID_PARAMETER, and the pointer stays. */
+ * EINVAL: ERROR_INVALID_PARAMETER (once ERROR_NEGATIVE_SEEK), and the
+ * pointer stays. */
 START_TEST(test_SetFilePointerEx__beyond_file_system_limit)
 {
 	static const LONGLONG far[] = { INT64_MAX, (LONGLONG)1 << 62, (LONGLONG)1 << 50 };
@@ -1733,12 +1732,7 @@ static Suite *make_file_suite(void)
 	tcase_add_test(tc, test_CloseHandle__many_files);
 	suite_add_tcase(s, tc);
 
-	/* Tests of known bugs in core/file.c (each marked BUG: above); they
-	 * fail until it is fixed, so they run only with TL_BUGS=1. Move them
-	 * to their places above with the fix. */
-	if (!getenv("TL_BUGS"))
-		return s;
-	tc = tcase_create("bugs");
+	tc = tcase_create("append and limits");
 	tcase_add_checked_fixture(tc, file_setup, file_teardown);
 	tcase_add_loop_test(tc, test_CreateFileA__read_and_append_data_writes_at_end, 0, 2);
 	tcase_add_test(tc, test_SetFilePointerEx__beyond_file_system_limit);
