@@ -21,15 +21,11 @@ static inline uint8_t *blk_next(const uint8_t *hdr, const struct mt_bh *b)
 	return (uint8_t *)hdr + (size_t)b->size * MT_UNIT;
 }
 
-static inline uint8_t *seg_end(const struct mt_seg *s)
-{
-	return (uint8_t *)(uintptr_t)(s->rec.base + s->rec.committed);
-}
 
 static struct mt_seg *seg_of(struct mt_heap *h, const uint8_t *hdr)
 {
 	for (struct mt_seg *s = &h->seg0; s; s = (struct mt_seg *)s->rec.next)
-		if ((uintptr_t)hdr >= s->rec.first_block && hdr < seg_end(s))
+		if ((uintptr_t)hdr >= s->rec.first_block && hdr < mt_seg_end(s))
 			return s;
 	return NULL;
 }
@@ -47,7 +43,7 @@ static void fix_next_prev(struct mt_heap *h, struct mt_seg *s, uint8_t *hdr, uin
 	uint8_t *n = hdr + (size_t)size * MT_UNIT;
 	struct mt_bh b;
 
-	if (n >= seg_end(s))
+	if (n >= mt_seg_end(s))
 		return;
 	if (!mt_bh_get(h, n, &b)) {
 		mt_heap_corrupt(h, mt_data(n), "block header overwritten");
@@ -203,7 +199,7 @@ DWORD mt_backend_init(struct mt_heap *h, size_t reserve, size_t commit_bytes)
  * finds the committed end past the blocks. */
 static void extend(struct mt_heap *h, struct mt_seg *s, size_t bytes)
 {
-	uint8_t *last = s->last, *end = seg_end(s);
+	uint8_t *last = s->last, *end = mt_seg_end(s);
 	struct mt_bh b;
 
 	if (!mt_bh_get(h, last, &b)) {
@@ -338,7 +334,7 @@ DWORD mt_backend_alloc(struct mt_heap *h, size_t units, uint8_t **out, struct mt
  * the pages go; if they cannot, all is put back. */
 static void trim(struct mt_heap *h, struct mt_seg *s, uint8_t *hdr, struct mt_bh *b)
 {
-	uintptr_t keep = mt_page_up((uintptr_t)hdr + TRIM_KEEP), end = (uintptr_t)seg_end(s);
+	uintptr_t keep = mt_page_up((uintptr_t)hdr + TRIM_KEEP), end = (uintptr_t)mt_seg_end(s);
 	uint32_t size = b->size;
 
 	if (s->last != hdr || (size_t)b->size * MT_UNIT < TRIM_AT || keep >= end ||
@@ -370,7 +366,7 @@ static void merge_next(struct mt_heap *h, struct mt_seg *s, uint8_t *hdr, struct
 	uint8_t *n = blk_next(hdr, b);
 	struct mt_bh nb;
 
-	if (n >= seg_end(s) || !mt_bh_get(h, n, &nb) || (nb.flags & MT_B_BUSY) ||
+	if (n >= mt_seg_end(s) || !mt_bh_get(h, n, &nb) || (nb.flags & MT_B_BUSY) ||
 	    !free_remove(h, n, nb.size))
 		return;
 	b->size += nb.size;
@@ -414,7 +410,7 @@ static size_t free_after(struct mt_heap *h, struct mt_seg *s, uint8_t *hdr,
 	struct mt_bh nb;
 
 	*at_end = s->last == hdr;
-	if (n >= seg_end(s) || !mt_bh_get(h, n, &nb) || (nb.flags & MT_B_BUSY))
+	if (n >= mt_seg_end(s) || !mt_bh_get(h, n, &nb) || (nb.flags & MT_B_BUSY))
 		return 0;
 	*at_end = s->last == n;
 	return nb.size;

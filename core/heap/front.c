@@ -502,7 +502,7 @@ static struct mt_subseg *find_empty(struct mt_heap *h)
 {
 	for (struct mt_seg *s = &h->seg0; s; s = (struct mt_seg *)s->rec.next) {
 		uint8_t *hdr = (uint8_t *)(uintptr_t)s->rec.first_block;
-		uint8_t *end = (uint8_t *)(uintptr_t)(s->rec.base + s->rec.committed);
+		uint8_t *end = mt_seg_end(s);
 		struct mt_bh b;
 
 		for (; hdr < end && mt_bh_get(h, hdr, &b); hdr += (size_t)b.size * MT_UNIT) {

@@ -154,6 +154,12 @@ static inline void mt_bh_put(const struct mt_heap *h, void *hdr, const struct mt
 	w[1] = ((uint64_t)memapi_heap_check(w0, lo, (uintptr_t)hdr) << 32 | lo) ^ h->key1;
 }
 
+/* The end of a segment's committed part, where its blocks end. */
+static inline uint8_t *mt_seg_end(const struct mt_seg *s)
+{
+	return (uint8_t *)(uintptr_t)(s->rec.base + s->rec.committed);
+}
+
 static inline void *mt_data(const void *hdr) { return (uint8_t *)hdr + MT_HDR; }
 static inline uint8_t *mt_hdr(const void *data) { return (uint8_t *)data - MT_HDR; }
 

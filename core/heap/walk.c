@@ -17,10 +17,6 @@ static struct mt_seg *seg_at(struct mt_heap *h, unsigned i)
 	return s;
 }
 
-static uint8_t *seg_end(const struct mt_seg *s)
-{
-	return (uint8_t *)(uintptr_t)(s->rec.base + s->rec.committed);
-}
 
 static void set_cursor(PROCESS_HEAP_ENTRY *e, const void *at, enum cursor_kind k)
 {
@@ -103,7 +99,7 @@ static DWORD uncommitted_entry(struct mt_heap *h, unsigned i, PROCESS_HEAP_ENTRY
 
 	if (s->rec.committed == s->rec.reserved)
 		return after_segment(h, i, e);
-	e->lpData = seg_end(s);
+	e->lpData = mt_seg_end(s);
 	e->cbData = (DWORD)(s->rec.reserved - s->rec.committed);
 	e->cbOverhead = 0;
 	e->iRegionIndex = (BYTE)i;
@@ -155,7 +151,7 @@ static DWORD block_entry(struct mt_heap *h, unsigned i, uint8_t *hdr, PROCESS_HE
 
 	if (!s)
 		return ERROR_INVALID_PARAMETER;
-	if (hdr >= seg_end(s))
+	if (hdr >= mt_seg_end(s))
 		return uncommitted_entry(h, i, e);
 	if (!mt_bh_get(h, hdr, &b))
 		return ERROR_INVALID_PARAMETER;
@@ -256,7 +252,7 @@ static bool subseg_ok(struct mt_heap *h, struct mt_subseg *ss)
 
 static bool segment_ok(struct mt_heap *h, struct mt_seg *s)
 {
-	uint8_t *hdr = (uint8_t *)(uintptr_t)s->rec.first_block, *end = seg_end(s);
+	uint8_t *hdr = (uint8_t *)(uintptr_t)s->rec.first_block, *end = mt_seg_end(s);
 	uint32_t prev = 0;
 	struct mt_bh b;
 
