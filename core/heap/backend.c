@@ -472,8 +472,8 @@ void mt_backend_release(struct mt_heap *h)
 {
 	struct mt_seg *s = (struct mt_seg *)h->seg0.rec.next, *n;
 
-	while (h->large)
-		large_release(h, h->large);
+	while (mt_large_first(h))
+		large_release(h, mt_large_first(h));
 	for (; s; s = n) {
 		n = (struct mt_seg *)s->rec.next;
 		mt_vm_free_owned(&mt_heap_tag, s, 0, MEM_RELEASE);
@@ -512,7 +512,6 @@ static void large_unlink(struct mt_heap *h, struct mt_large *l)
 	mt_gen_begin(h);
 	if (*pp)
 		*pp = l->rec.next;
-	h->large = (struct mt_large *)h->rec.large;
 	mt_gen_end(h);
 }
 
@@ -552,7 +551,7 @@ static struct mt_large *large_reuse(struct mt_heap *h, size_t total)
 
 	if (!h->large_kept)
 		return NULL;
-	for (struct mt_large *l = h->large; l; l = (struct mt_large *)l->rec.next)
+	for (struct mt_large *l = mt_large_first(h); l; l = (struct mt_large *)l->rec.next)
 		if (mt_bh_get(h, (uint8_t *)l + MT_LARGE_HDR, &b) && !(b.flags & MT_B_BUSY) &&
 		    l->rec.reserved >= total && (!best || l->rec.reserved < best->rec.reserved))
 			best = l;
@@ -598,7 +597,6 @@ static DWORD large_new(struct mt_heap *h, size_t total, struct mt_large **out)
 	large_put(h, l, 0);
 	mt_gen_begin(h);
 	l->rec.next = h->rec.large;
-	h->large = l;
 	h->rec.large = &l->rec;
 	mt_gen_end(h);
 	*out = l;
@@ -639,7 +637,7 @@ void mt_large_free(struct mt_heap *h, void *data)
 
 void mt_large_flush(struct mt_heap *h)
 {
-	struct mt_large *l = h->large, *n;
+	struct mt_large *l = mt_large_first(h), *n;
 	struct mt_bh b;
 
 	for (; l; l = n) {

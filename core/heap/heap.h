@@ -122,7 +122,6 @@ struct mt_heap {
 	uint64_t         binmap[(MT_BINS + 63) / 64];
 	struct mt_class  cls[MT_NCLASS];
 	struct mt_owner  lookaside;      /* the owner on MT_FRONT_LOOKASIDE heaps  */
-	struct mt_large *large;          /* == rec.large                           */
 	uint32_t         large_kept;     /* free large blocks kept for reuse       */
 	size_t           large_kept_bytes;
 	uint64_t         corruptions;
@@ -152,6 +151,12 @@ static inline void mt_bh_put(const struct mt_heap *h, void *hdr, const struct mt
 
 	w[0] = w0 ^ h->key0;
 	w[1] = ((uint64_t)memapi_heap_check(w0, lo, (uintptr_t)hdr) << 32 | lo) ^ h->key1;
+}
+
+/* The first of a heap's large blocks (its record's list), or NULL. */
+static inline struct mt_large *mt_large_first(const struct mt_heap *h)
+{
+	return (struct mt_large *)h->rec.large;
 }
 
 /* The end of a segment's committed part, where its blocks end. */

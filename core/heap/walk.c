@@ -90,7 +90,7 @@ static DWORD after_segment(struct mt_heap *h, unsigned i, PROCESS_HEAP_ENTRY *e)
 {
 	DWORD err = region_entry(h, i + 1, e);
 
-	return err == ERROR_NO_MORE_ITEMS ? large_entry(h, h->large, e) : err;
+	return err == ERROR_NO_MORE_ITEMS ? large_entry(h, mt_large_first(h), e) : err;
 }
 
 static DWORD uncommitted_entry(struct mt_heap *h, unsigned i, PROCESS_HEAP_ENTRY *e)
@@ -287,7 +287,7 @@ bool mt_heap_validate_all(struct mt_heap *h)
 	mt_heap_freeze(h);
 	for (struct mt_seg *s = &h->seg0; s && ok; s = (struct mt_seg *)s->rec.next)
 		ok = segment_ok(h, s);
-	for (struct mt_large *l = h->large; l && ok; l = (struct mt_large *)l->rec.next)
+	for (struct mt_large *l = mt_large_first(h); l && ok; l = (struct mt_large *)l->rec.next)
 		ok = large_ok(h, l);
 	mt_heap_thaw(h);
 	return ok;
@@ -347,7 +347,7 @@ BOOL WINAPI HeapSummary(HANDLE hHeap, DWORD dwFlags, LPHEAP_SUMMARY lpSummary)
 		s.cbCommitted += g->rec.committed;
 		s.cbReserved += g->rec.reserved;
 	}
-	for (struct mt_large *l = h->large; l; l = (struct mt_large *)l->rec.next) {
+	for (struct mt_large *l = mt_large_first(h); l; l = (struct mt_large *)l->rec.next) {
 		s.cbAllocated += l->rec.size;
 		s.cbCommitted += l->rec.committed;
 		s.cbReserved += l->rec.reserved;
