@@ -45,7 +45,7 @@ CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
 CHECK_LIBS   := $(shell $(PKG_CONFIG) --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt)
 
 # ---- libmemapi ----
-CORE_SRC  := $(wildcard core/*.c core/os/*.c core/vm/*.c core/heap/*.c)
+CORE_SRC  := $(wildcard core/*.c core/os/*.c core/vm/*.c core/heap/*.c core/section/*.c)
 CORE_OBJ  := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
 LIB_SO    := $(BUILD)/libmemapi.so.$(SOVERSION)
 LIB_A     := $(BUILD)/libmemapi.a

@@ -149,6 +149,18 @@ static enum outcome classify_locked(struct mt_region *r, uintptr_t addr, bool wr
 		atomic_fetch_add(&mt_guard_hits, 1);
 		return FAULT_GUARD;
 	}
+	if (write && run->state == MEM_COMMIT &&
+	    (run->protect & (PAGE_WRITECOPY | PAGE_EXECUTE_WRITECOPY))) {
+		/* First write to a copy-on-write page: it becomes private. */
+		DWORD p = run->protect & PAGE_WRITECOPY ? PAGE_READWRITE : PAGE_EXECUTE_READWRITE;
+
+		mt_vm_change_begin();
+		mt_runs_set_in_fault(r, page, p | (run->protect & ~(DWORD)0xff));
+		run = &r->runs[mt_run_at(r, page)];
+		mt_vm_sync(r, run->first_page, run->page_count);
+		mt_vm_change_end();
+		return FAULT_RETRY;
+	}
 	/* Another thread changed the protection after the fault was taken. */
 	if (allows(run, write, exec) && (addr != last_retry || ++retries < 3)) {
 		if (addr != last_retry)

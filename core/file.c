@@ -186,6 +186,22 @@ static DWORD file_ref(HANDLE h, struct mt_file **out)
 	return err;
 }
 
+DWORD mt_file_dup(HANDLE h, int *fd, bool *can_read, bool *can_write)
+{
+	struct mt_file *f;
+	DWORD err = file_ref(h, &f);
+
+	if (err)
+		return err;
+	*fd = fcntl(f->fd, F_DUPFD_CLOEXEC, 0);
+	*can_read = f->can_read;
+	*can_write = f->can_write;
+	if (*fd < 0)
+		err = errno == EMFILE ? ERROR_TOO_MANY_OPEN_FILES : mt_error_from_errno(errno);
+	mt_object_put(&f->obj);
+	return err;
+}
+
 static BOOL done(struct mt_file *f, DWORD err)
 {
 	if (f)

@@ -8,6 +8,7 @@
 struct slot {
 	struct mt_object *obj;          /* NULL when free                           */
 	uint32_t          gen;          /* bumped on every close                    */
+	DWORD             access;       /* rights granted to this handle            */
 };
 
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -75,7 +76,7 @@ static DWORD grow(void)
 	if (!(s = realloc(slots, n * sizeof *s)))
 		return ERROR_NOT_ENOUGH_MEMORY;
 	for (size_t i = nslots; i < n; i++)
-		s[i] = (struct slot){ NULL, 0 };
+		s[i] = (struct slot){ NULL, 0, 0 };
 	free_hint = nslots;
 	slots = s;
 	nslots = n;
@@ -83,6 +84,11 @@ static DWORD grow(void)
 }
 
 DWORD mt_handle_create(struct mt_object *obj, HANDLE *out)
+{
+	return mt_handle_create_access(obj, 0, out);
+}
+
+DWORD mt_handle_create_access(struct mt_object *obj, DWORD access, HANDLE *out)
 {
 	DWORD err = 0;
 	size_t i;
@@ -99,6 +105,7 @@ DWORD mt_handle_create(struct mt_object *obj, HANDLE *out)
 	if (!err) {
 		mt_object_get(obj);
 		slots[i].obj = obj;
+		slots[i].access = access;
 		free_hint = i + 1;
 		*out = encode(i, slots[i].gen);
 	}
@@ -108,6 +115,14 @@ DWORD mt_handle_create(struct mt_object *obj, HANDLE *out)
 
 DWORD mt_handle_ref(HANDLE h, enum mt_object_type type, struct mt_object **out)
 {
+	DWORD access;
+
+	return mt_handle_ref_access(h, type, out, &access);
+}
+
+DWORD mt_handle_ref_access(HANDLE h, enum mt_object_type type, struct mt_object **out,
+                           DWORD *access)
+{
 	DWORD err = ERROR_INVALID_HANDLE;
 	long i;
 
@@ -115,6 +130,7 @@ DWORD mt_handle_ref(HANDLE h, enum mt_object_type type, struct mt_object **out)
 	i = decode(h);
 	if (i >= 0 && slots[i].obj->type == type) {
 		*out = slots[i].obj;
+		*access = slots[i].access;
 		mt_object_get(*out);
 		err = 0;
 	}

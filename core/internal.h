@@ -94,6 +94,17 @@ DWORD  mt_handle_create(struct mt_object *obj, HANDLE *out);
  * (ERROR_INVALID_HANDLE otherwise). */
 DWORD  mt_handle_ref(HANDLE h, enum mt_object_type type, struct mt_object **out);
 
+/* The same with the access rights the handle was given (sections). */
+DWORD  mt_handle_create_access(struct mt_object *obj, DWORD access, HANDLE *out);
+DWORD  mt_handle_ref_access(HANDLE h, enum mt_object_type type, struct mt_object **out,
+                            DWORD *access);
+
+/* ---- file.c ---- */
+
+/* A descriptor of its own (close it) for the file behind h, and the data
+ * access the handle was opened with. */
+DWORD  mt_file_dup(HANDLE h, int *fd, bool *can_read, bool *can_write);
+
 /* ---- process.c ---- */
 
 struct mt_process {
@@ -277,6 +288,14 @@ void  mt_cfg_free(struct mt_region *r);
 /* Makes the process heap (before main, from the constructor). */
 void mt_heap_init(void);
 void mt_heap_atfork(enum mt_fork_phase phase);
+
+/* ---- section/: file mapping ---- */
+
+/* VirtualAlloc(MEM_COMMIT) inside a view r of a SEC_RESERVE section:
+ * commits the section's pages in every view of it. Lock held. */
+DWORD mt_section_commit(struct mt_region *r, uintptr_t start, uintptr_t end, DWORD protect);
+/* Whether VirtualProtect may give pages of view r the protection. */
+DWORD mt_section_protect_ok(const struct mt_region *r, DWORD protect);
 
 /* ---- root.c ---- */
 

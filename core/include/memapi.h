@@ -91,6 +91,46 @@ struct memapi_root {
 	uint64_t reserved[8];
 };
 
+/* ---- Sections (section layout 1) ----
+ * memapi_root.sections points at the first section object this process has
+ * a handle or a view of; sections are linked by next, each with its views
+ * linked by next. A view is also a region (owner MEMAPI_OWNER_SECTION,
+ * type MEM_MAPPED or MEM_IMAGE) whose base is the view's base. The lists
+ * change under memapi_root.generation like the region list. */
+
+#define MEMAPI_SECTION_MAGIC  UINT64_C(0x31544345534d454d)   /* "MEMSECT1" */
+#define MEMAPI_SECTION_LAYOUT 1
+
+/* memapi_rec_section.flags */
+#define MEMAPI_SECTION_FILE   0x1u      /* a file's data; else the paging file     */
+#define MEMAPI_SECTION_NAMED  0x2u      /* has a name other processes can open      */
+#define MEMAPI_SECTION_GLOBAL 0x4u      /* the name is in the Global\ namespace     */
+#define MEMAPI_SECTION_IMAGE  0x8u      /* SEC_IMAGE: an ELF object's segments      */
+
+struct memapi_rec_view {
+	uint64_t base;              /* the view's region                            */
+	uint64_t size;              /* bytes mapped, a page multiple                */
+	uint64_t offset;            /* of the view in the section                   */
+	uint32_t protect;           /* the view's AllocationProtect                 */
+	uint32_t reserved0;
+	const struct memapi_rec_section *section;
+	const struct memapi_rec_view *next;     /* next view of the same section   */
+};
+
+struct memapi_rec_section {
+	uint64_t magic;             /* MEMAPI_SECTION_MAGIC                         */
+	uint32_t layout;            /* MEMAPI_SECTION_LAYOUT                        */
+	uint32_t flags;             /* MEMAPI_SECTION_*                             */
+	uint64_t size;              /* maximum size in bytes                        */
+	uint32_t protect;           /* PAGE_* it was created with                   */
+	uint32_t attributes;        /* SEC_*                                        */
+	uint64_t view_count;
+	const struct memapi_rec_view *views;
+	const char *name;           /* UTF-8 with its namespace prefix, or NULL     */
+	const char *path;           /* the file's path (UTF-8), or NULL             */
+	const struct memapi_rec_section *next;
+};
+
 /* ---- Heaps (heap layout 1, see memapi_heap_layout(7)) ----
  * memapi_root.heaps points at the first heap; heaps are linked by next. A
  * heap's HANDLE is the address of its struct memapi_rec_heap, which starts

@@ -37,6 +37,7 @@ extern "C" {
 #define ERROR_HANDLE_EOF                    38
 #define ERROR_HANDLE_DISK_FULL              39
 #define ERROR_NOT_SUPPORTED                 50
+#define ERROR_UNEXP_NET_ERR                 59
 #define ERROR_FILE_EXISTS                   80
 #define ERROR_INVALID_PARAMETER             87
 #define ERROR_BROKEN_PIPE                   109

@@ -91,7 +91,8 @@ static int map_errno(void *p)
  * address instead of drifting down. */
 static _Atomic uintptr_t aligned_hint;
 
-static int try_hint(void **addr, size_t size, size_t align, int prot, int flags)
+static int try_hint_fd(void **addr, size_t size, size_t align, int prot, int flags,
+                       int fd, off_t off)
 {
 	uintptr_t hint = atomic_load_explicit(&aligned_hint, memory_order_relaxed), a;
 	void *p;
@@ -99,7 +100,7 @@ static int try_hint(void **addr, size_t size, size_t align, int prot, int flags)
 	if (!hint || hint < size + mt_os.min_address)
 		return ENOMEM;
 	a = (hint - size) & ~(uintptr_t)(align - 1);
-	p = mt_os_calls.mmap((void *)a, size, prot, flags | MAP_FIXED_NOREPLACE, -1, 0);
+	p = mt_os_calls.mmap((void *)a, size, prot, flags | MAP_FIXED_NOREPLACE, fd, off);
 	if (p == MAP_FAILED)
 		return errno;
 	if (p != (void *)a) {           /* kernels before 4.17: only a hint */
@@ -109,6 +110,11 @@ static int try_hint(void **addr, size_t size, size_t align, int prot, int flags)
 	atomic_store_explicit(&aligned_hint, a, memory_order_relaxed);
 	*addr = p;
 	return 0;
+}
+
+static int try_hint(void **addr, size_t size, size_t align, int prot, int flags)
+{
+	return try_hint_fd(addr, size, align, prot, flags, -1, 0);
 }
 
 /* Over-allocates by align - page and trims both ends, so the result is
@@ -369,4 +375,43 @@ int mt_os_find_gap(uintptr_t lo, uintptr_t hi, size_t size, size_t align,
 	}
 	free(v);
 	return found ? 0 : ENOMEM;
+}
+
+/* The file over [p, +len) of memory the caller owns. */
+static int map_over(void *p, size_t len, int prot, int flags, int fd, uint64_t off)
+{
+	void *q = mt_os_calls.mmap(p, len, prot, flags | MAP_FIXED, fd, (off_t)off);
+
+	return q == MAP_FAILED ? errno : 0;
+}
+
+int mt_os_map_file(void **addr, size_t len, size_t span, int prot, bool shared, int fd,
+                   uint64_t off, enum mt_map_place place)
+{
+	int flags = shared ? MAP_SHARED : MAP_PRIVATE, err;
+	void *p = *addr;
+
+	if (place == MT_MAP_REPLACE)
+		return map_over(p, len, prot, flags, fd, off);
+	/* The common case, a view of whole 64 KiB units, costs one mmap. */
+	if (place == MT_MAP_ANYWHERE && len == span &&
+	    try_hint_fd(addr, len, mt_os.granularity, prot, flags, fd, (off_t)off) == 0)
+		return 0;
+	if ((err = mt_os_reserve(&p, span, mt_os.granularity, PROT_NONE,
+	                         place == MT_MAP_FIXED, false)))
+		return err;
+	if ((err = map_over(p, len, prot, flags, fd, off))) {
+		mt_os_release(p, span);
+		return err;
+	}
+	*addr = p;
+	return 0;
+}
+
+int mt_os_rereserve(void *addr, size_t size)
+{
+	void *p = mt_os_calls.mmap(addr, size, PROT_NONE,
+	                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+
+	return p == MAP_FAILED ? errno : 0;
 }

@@ -105,6 +105,42 @@ unsigned mt_os_node_count(void);
 int  mt_os_find_gap(uintptr_t lo, uintptr_t hi, size_t size, size_t align,
                     bool top_down, uintptr_t *out);
 
+/* ---- files and shared memory objects for sections (shm.c, mem.c) ---- */
+
+/* An anonymous shared memory file of size bytes (hugetlb pages taken at
+ * once with huge). */
+int  mt_os_memfd(const char *name, uint64_t size, bool huge, int *out);
+/* /dev/shm/name, read-write; with create it must not exist yet and is made
+ * owner-only (EEXIST otherwise). Never follows a symlink. */
+int  mt_os_shm_open(const char *name, bool create, int *out);
+int  mt_os_shm_unlink(const char *name);
+/* 0 when /dev/shm/name is still the object open on fd, else ENOENT. */
+int  mt_os_shm_same(int fd, const char *name);
+
+enum { MT_LOCK_NONE, MT_LOCK_SHARED, MT_LOCK_EXCLUSIVE };
+/* An open-file-description lock on the whole file; without wait EAGAIN
+ * when another description holds a conflicting one. */
+int  mt_os_fd_lock(int fd, int how, bool wait);
+int  mt_os_fd_size(int fd, uint64_t *size);
+/* Extends the file to size bytes if it is shorter. */
+int  mt_os_fd_grow(int fd, uint64_t size);
+/* msync(MS_SYNC): written data reaches the file's storage. */
+int  mt_os_sync(void *addr, size_t size);
+
+enum mt_map_place {
+	MT_MAP_ANYWHERE,    /* a free range aligned to the allocation granularity */
+	MT_MAP_FIXED,       /* at *addr, which must be free (EEXIST otherwise)    */
+	MT_MAP_REPLACE,     /* over [*addr, +span), a reservation the caller owns */
+};
+/* Maps len bytes of fd from off (page aligned) with prot, shared or
+ * copy-on-write; span >= len is what the caller owns: the rest after len
+ * stays reserved (PROT_NONE). */
+int  mt_os_map_file(void **addr, size_t len, size_t span, int prot, bool shared, int fd,
+                    uint64_t off, enum mt_map_place place);
+/* Puts a reservation (PROT_NONE, no contents) back over [addr, +size),
+ * which the caller owns. */
+int  mt_os_rereserve(void *addr, size_t size);
+
 /* ---- /proc/PID/maps (maps.c) ---- */
 
 enum {

@@ -254,8 +254,16 @@ static DWORD commit_existing(const struct alloc_req *rq, void **out)
 		err = ERROR_INVALID_ADDRESS;
 	else if (r->rec.flags & MEMAPI_REGION_LARGE_PAGES)
 		err = rq->protect == r->runs[0].protect ? 0 : ERROR_INVALID_PARAMETER;
+	else if (r->rec.owner == MEMAPI_OWNER_SECTION && !rq->owner_obj)
+		err = mt_section_commit(r, start, end, rq->protect);
 	else if (r->owner_obj != rq->owner_obj)
-		err = ERROR_INVALID_ADDRESS;   /* views are committed by their section */
+		err = ERROR_INVALID_ADDRESS;   /* memory of a heap */
+	if (r && r->rec.owner == MEMAPI_OWNER_SECTION) {
+		mt_vm_unlock();
+		if (!err)
+			*out = (void *)start;
+		return err;
+	}
 	if (!err && !(r->rec.flags & MEMAPI_REGION_LARGE_PAGES)) {
 		mt_vm_change_begin();
 		err = commit_pages(r, mt_pages(start - r->rec.base), mt_pages(end - start),

@@ -111,6 +111,8 @@ static DWORD protect_own(struct mt_region *r, uintptr_t start, uintptr_t end,
 	/* Writecopy exists only for views of sections (their own issue). */
 	if (r->rec.type == MEM_PRIVATE && (prot & (PAGE_WRITECOPY | PAGE_EXECUTE_WRITECOPY)))
 		return ERROR_INVALID_PARAMETER;
+	if (r->rec.owner == MEMAPI_OWNER_SECTION && (err = mt_section_protect_ok(r, prot)))
+		return err;
 	if (!(saved = malloc(saved_n * sizeof *saved)))
 		return ERROR_NOT_ENOUGH_MEMORY;
 	memcpy(saved, r->runs, saved_n * sizeof *saved);

@@ -343,6 +343,10 @@ static int run_prot(const struct memapi_rec_run *run)
 {
 	if (run->state != MEM_COMMIT || (run->protect & PAGE_GUARD))
 		return PROT_NONE;
+	/* Copy-on-write pages stay read-only until written: the fault handler
+	 * then makes them PAGE_READWRITE, as Windows reports them. */
+	if (run->protect & (PAGE_WRITECOPY | PAGE_EXECUTE_WRITECOPY))
+		return mt_prot_from_win(run->protect) & ~PROT_WRITE;
 	return mt_prot_from_win(run->protect);
 }
 

@@ -1,0 +1,137 @@
+/* Shared memory objects behind sections: anonymous memfds, named objects in
+ * /dev/shm with open-file-description locks that count their users across
+ * processes, and msync. */
+#include "os.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifndef MFD_HUGETLB
+#define MFD_HUGETLB 0x0004U
+#endif
+#ifndef F_OFD_SETLK
+#define F_OFD_SETLK  37
+#define F_OFD_SETLKW 38
+#endif
+
+#define SHM_DIR "/dev/shm/"
+
+int mt_os_memfd(const char *name, uint64_t size, bool huge, int *out)
+{
+	int fd = memfd_create(name, MFD_CLOEXEC | (huge ? MFD_HUGETLB : 0));
+	int e;
+
+	if (fd < 0)
+		return errno;
+	if (ftruncate(fd, (off_t)size)) {
+		e = errno;
+		close(fd);
+		return e;
+	}
+	/* Huge pages are taken now, so that a section without them fails at
+	 * creation as it does on Windows, not with SIGBUS on first touch. */
+	if (huge && fallocate(fd, 0, 0, (off_t)size)) {
+		e = errno;
+		close(fd);
+		return e;
+	}
+	*out = fd;
+	return 0;
+}
+
+static int shm_path(const char *name, char *path, size_t room)
+{
+	size_t n = strlen(SHM_DIR) + strlen(name);
+
+	if (n >= room)
+		return ENAMETOOLONG;
+	strcpy(path, SHM_DIR);
+	strcat(path, name);
+	return 0;
+}
+
+int mt_os_shm_open(const char *name, bool create, int *out)
+{
+	char path[512];
+	int fd, e = shm_path(name, path, sizeof path);
+
+	if (e)
+		return e;
+	/* Owner-only, and never through a symlink someone planted. */
+	fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | (create ? O_CREAT | O_EXCL : 0), 0600);
+	if (fd < 0)
+		return errno;
+	*out = fd;
+	return 0;
+}
+
+int mt_os_shm_unlink(const char *name)
+{
+	char path[512];
+	int e = shm_path(name, path, sizeof path);
+
+	if (e)
+		return e;
+	return unlink(path) ? errno : 0;
+}
+
+int mt_os_shm_same(int fd, const char *name)
+{
+	char path[512];
+	struct stat a, b;
+	int e = shm_path(name, path, sizeof path);
+
+	if (e)
+		return e;
+	if (fstat(fd, &a))
+		return errno;
+	if (lstat(path, &b))
+		return errno;
+	return a.st_dev == b.st_dev && a.st_ino == b.st_ino ? 0 : ENOENT;
+}
+
+int mt_os_fd_lock(int fd, int how, bool wait)
+{
+	struct flock fl;
+
+	memset(&fl, 0, sizeof fl);
+	fl.l_type = (short)(how == MT_LOCK_SHARED ? F_RDLCK : how == MT_LOCK_EXCLUSIVE ? F_WRLCK
+	                                                                           : F_UNLCK);
+	fl.l_whence = SEEK_SET;
+	/* Open-file-description locks: owned by this descriptor, not by the
+	 * process, so two sections of one object in one process count twice. */
+	while (fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl)) {
+		if (errno != EINTR)
+			return errno == EACCES ? EAGAIN : errno;
+	}
+	return 0;
+}
+
+int mt_os_fd_size(int fd, uint64_t *size)
+{
+	struct stat st;
+
+	if (fstat(fd, &st))
+		return errno;
+	*size = (uint64_t)st.st_size;
+	return 0;
+}
+
+int mt_os_fd_grow(int fd, uint64_t size)
+{
+	uint64_t now;
+	int e = mt_os_fd_size(fd, &now);
+
+	if (e || now >= size)
+		return e;
+	return ftruncate(fd, (off_t)size) ? errno : 0;
+}
+
+int mt_os_sync(void *addr, size_t size)
+{
+	return msync(addr, size, MS_SYNC) ? errno : 0;
+}
