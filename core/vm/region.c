@@ -210,14 +210,15 @@ size_t mt_run_at(const struct mt_region *r, size_t page)
 	return lo;
 }
 
-/* Committed guard pages of r: each may later split its run in the fault
- * handler, which cannot allocate. */
-static size_t guard_pages(const struct mt_region *r)
+/* Committed guard and copy-on-write pages of r: each may later split its
+ * run in the fault handler, which cannot allocate. */
+static size_t fault_pages(const struct mt_region *r)
 {
 	size_t n = 0;
 
 	for (size_t i = 0; i < r->rec.run_count; i++)
-		if (r->runs[i].state == MEM_COMMIT && (r->runs[i].protect & PAGE_GUARD))
+		if (r->runs[i].state == MEM_COMMIT &&
+		    (r->runs[i].protect & (PAGE_GUARD | PAGE_WRITECOPY | PAGE_EXECUTE_WRITECOPY)))
 			n += r->runs[i].page_count;
 	return n;
 }
@@ -227,12 +228,16 @@ DWORD mt_runs_reserve(struct mt_region *r)
 	struct memapi_rec_run *v;
 	size_t n, need;
 
-	/* Two slots for the next change, and one per guard page: a run of k
+	/* Two slots for the next change, and one per guard or copy-on-write
+	 * page (each faults once on its own): a run of k
 	 * guard pages hit one by one becomes at most k runs. Two slots alone
 	 * were used up by the first guard hit, and the next hit in the same
 	 * region (with no VirtualAlloc/VirtualProtect in between) cleared the
 	 * guard of the whole run instead of one page. */
-	need = r->rec.run_count + 2 + guard_pages(r);
+	need = r->rec.run_count + 2 + fault_pages(r);
+	/* There are never more runs than pages. */
+	if (need > mt_pages(r->rec.size) + 2)
+		need = mt_pages(r->rec.size) + 2;
 	if (need <= r->run_cap)
 		return 0;
 	n = r->run_cap * 2 > need ? r->run_cap * 2 : need;
