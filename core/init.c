@@ -35,10 +35,12 @@ static void other_locks(enum mt_fork_phase phase)
 	mt_os_atfork(phase);
 }
 
-/* Lock order: heaps, then vm (heaps commit memory under theirs). */
+/* Lock order: heaps, AWE pool, then vm (heaps commit memory under theirs,
+ * the pool maps frames under its own). */
 static void before_fork(void)
 {
 	mt_heap_atfork(MT_FORK_PREPARE);
+	mt_awe_atfork(MT_FORK_PREPARE);
 	mt_vm_lock();
 	other_locks(MT_FORK_PREPARE);
 }
@@ -47,6 +49,7 @@ static void after_fork_parent(void)
 {
 	other_locks(MT_FORK_PARENT);
 	mt_vm_unlock();
+	mt_awe_atfork(MT_FORK_PARENT);
 	mt_heap_atfork(MT_FORK_PARENT);
 }
 
@@ -55,7 +58,9 @@ static void after_fork_child(void)
 	other_locks(MT_FORK_CHILD);
 	mt_forget_tid();
 	mt_watch_after_fork();
+	mt_awe_after_fork();
 	mt_vm_unlock();
+	mt_awe_atfork(MT_FORK_CHILD);
 	mt_heap_atfork(MT_FORK_CHILD);
 }
 

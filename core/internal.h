@@ -140,6 +140,8 @@ struct mt_region {
 	uint8_t  *cfg;                    /* valid call targets, 1 bit per 16 bytes */
 	uint8_t  *reset;                  /* MEM_RESET pages resident when reset    */
 	void     *owner_obj;              /* the section, heap... that owns it      */
+	uint64_t *frames;                 /* MEM_PHYSICAL: frame number per page, 0
+	                                     unmapped (awe.c); NULL until mapped  */
 };
 
 struct mt_vm {
@@ -296,6 +298,16 @@ void mt_heap_atfork(enum mt_fork_phase phase);
 DWORD mt_section_commit(struct mt_region *r, uintptr_t start, uintptr_t end, DWORD protect);
 /* Whether VirtualProtect may give pages of view r the protection. */
 DWORD mt_section_protect_ok(const struct mt_region *r, DWORD protect);
+
+/* ---- awe.c ---- */
+
+/* A MEM_PHYSICAL region r is released: its frames are no longer mapped
+ * there. Lock held. */
+void mt_awe_forget(struct mt_region *r);
+/* In a fork child: the windows get a pool of their own (a copy), so that
+ * parent and child stop sharing what they write. Lock held. */
+void mt_awe_after_fork(void);
+void mt_awe_atfork(enum mt_fork_phase phase);
 
 /* ---- root.c ---- */
 

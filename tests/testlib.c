@@ -3,6 +3,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 
 #include <limits.h>
 #include <stdio.h>
@@ -190,6 +191,11 @@ static int fake_mlock(const void *a, size_t l)
 	return hit(TL_MLOCK) ? -1 : mlock(a, l);
 }
 
+static int fake_fallocate(int fd, int mode, off_t off, off_t len)
+{
+	return hit(TL_FALLOCATE) ? -1 : fallocate(fd, mode, off, len);
+}
+
 void tl_inject(enum tl_call call, int err, unsigned after)
 {
 	tl_inject_n(call, err, after, 0);
@@ -203,6 +209,7 @@ void tl_inject_n(enum tl_call call, int err, unsigned after, unsigned times)
 	case TL_MPROTECT: mt_os_calls.mprotect = fake_mprotect; break;
 	case TL_MADVISE:  mt_os_calls.madvise = fake_madvise; break;
 	case TL_MLOCK:    mt_os_calls.mlock = fake_mlock; break;
+	case TL_FALLOCATE: mt_os_calls.fallocate = fake_fallocate; break;
 	default:          break;
 	}
 }

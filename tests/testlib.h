@@ -75,7 +75,7 @@ uintptr_t tl_free_range(SIZE_T size);
 
 /* ---- syscall fault injection through mt_os_calls ---- */
 
-enum tl_call { TL_MMAP, TL_MPROTECT, TL_MADVISE, TL_MLOCK, TL_CALLS };
+enum tl_call { TL_MMAP, TL_MPROTECT, TL_MADVISE, TL_MLOCK, TL_FALLOCATE, TL_CALLS };
 
 /* Calls number `after` and later (0-based, counted from now) of the given
  * syscall fail with err; calls before it go through. */

@@ -131,6 +131,28 @@ struct memapi_rec_section {
 	const struct memapi_rec_section *next;
 };
 
+/* ---- AWE pages (awe layout 1) ----
+ * memapi_root.awe points at the process's pool of "physical" pages once
+ * AllocateUserPhysicalPages first ran. Frame i is the page at byte
+ * i * page_size of one memory file; its page frame number, as
+ * AllocateUserPhysicalPages hands it out, is i + 1. The tables cover
+ * frame_count frames and change under memapi_root.generation; a mapped
+ * frame is shown by exactly one page of a MEM_PHYSICAL region. */
+
+#define MEMAPI_AWE_MAGIC  UINT64_C(0x31504557414d454d)   /* "MEMAWEP1" */
+#define MEMAPI_AWE_LAYOUT 1
+
+struct memapi_rec_awe {
+	uint64_t magic;             /* MEMAPI_AWE_MAGIC                             */
+	uint32_t layout;            /* MEMAPI_AWE_LAYOUT                            */
+	uint32_t reserved0;
+	uint64_t frame_count;       /* frames the tables below describe             */
+	uint64_t allocated;         /* frames the process owns                      */
+	uint64_t mapped;            /* owned frames mapped at some address          */
+	const uint8_t *owned;       /* 1 bit per frame (bit i % 8 of byte i / 8)     */
+	const uint64_t *mapped_at;  /* per frame: the address showing it, or 0      */
+};
+
 /* ---- Heaps (heap layout 1, see memapi_heap_layout(7)) ----
  * memapi_root.heaps points at the first heap; heaps are linked by next. A
  * heap's HANDLE is the address of its struct memapi_rec_heap, which starts

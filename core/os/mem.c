@@ -27,12 +27,12 @@ struct mt_os_config mt_os;
 
 static const struct mt_os_calls real_calls = {
 	.mmap = mmap, .munmap = munmap, .mprotect = mprotect,
-	.madvise = madvise, .mlock = mlock, .munlock = munlock,
+	.madvise = madvise, .mlock = mlock, .munlock = munlock, .fallocate = fallocate,
 };
 
 struct mt_os_calls mt_os_calls = {
 	.mmap = mmap, .munmap = munmap, .mprotect = mprotect,
-	.madvise = madvise, .mlock = mlock, .munlock = munlock,
+	.madvise = madvise, .mlock = mlock, .munlock = munlock, .fallocate = fallocate,
 };
 
 void mt_os_calls_reset(void)
@@ -414,4 +414,67 @@ int mt_os_rereserve(void *addr, size_t size)
 	                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
 
 	return p == MAP_FAILED ? errno : 0;
+}
+
+/* A number from a one-line file; "max" (no limit) reads as UINT64_MAX. */
+static int read_u64_file(const char *path, uint64_t *v)
+{
+	FILE *f = fopen(path, "re");
+	char word[32] = "";
+	int ok;
+
+	if (!f)
+		return errno;
+	ok = fscanf(f, "%31s", word) == 1;
+	fclose(f);
+	if (!ok)
+		return EIO;
+	*v = strcmp(word, "max") ? strtoull(word, NULL, 10) : UINT64_MAX;
+	return 0;
+}
+
+/* What the cgroup v2 limits of this process and its ancestors leave. */
+static uint64_t cgroup_room(void)
+{
+	char line[4096], path[4200 + 32];
+	uint64_t room = UINT64_MAX, max, cur;
+	FILE *f = fopen("/proc/self/cgroup", "re");
+	char *dir = NULL;
+
+	while (f && fgets(line, sizeof line, f))
+		if (!strncmp(line, "0::", 3)) {
+			line[strcspn(line, "\n")] = 0;
+			dir = line + 3;
+			break;
+		}
+	if (f)
+		fclose(f);
+	while (dir && *dir == '/' && dir[1]) {
+		snprintf(path, sizeof path, "/sys/fs/cgroup%s/memory.max", dir);
+		if (!read_u64_file(path, &max) && max != UINT64_MAX) {
+			snprintf(path, sizeof path, "/sys/fs/cgroup%s/memory.current", dir);
+			if (!read_u64_file(path, &cur) && max - (cur < max ? cur : max) < room)
+				room = max - (cur < max ? cur : max);
+		}
+		*strrchr(dir, '/') = 0;         /* the parent group */
+	}
+	return room;
+}
+
+int mt_os_available_memory(uint64_t *bytes)
+{
+	FILE *f = fopen("/proc/meminfo", "re");
+	unsigned long long kib = 0;
+	char line[128];
+	uint64_t room;
+
+	if (!f)
+		return errno;
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "MemAvailable: %llu kB", &kib) == 1)
+			break;
+	fclose(f);
+	room = cgroup_room();
+	*bytes = (uint64_t)kib * 1024 < room ? (uint64_t)kib * 1024 : room;
+	return 0;
 }

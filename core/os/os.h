@@ -35,6 +35,7 @@ struct mt_os_calls {
 	int   (*madvise)(void *addr, size_t len, int advice);
 	int   (*mlock)(const void *addr, size_t len);
 	int   (*munlock)(const void *addr, size_t len);
+	int   (*fallocate)(int fd, int mode, off_t off, off_t len);
 };
 
 extern struct mt_os_calls mt_os_calls;
@@ -126,6 +127,17 @@ int  mt_os_fd_size(int fd, uint64_t *size);
 int  mt_os_fd_grow(int fd, uint64_t size);
 /* msync(MS_SYNC): written data reaches the file's storage. */
 int  mt_os_sync(void *addr, size_t size);
+/* Gives [off, +len) of a memfd its pages now (ENOSPC/ENOMEM when memory is
+ * short), or gives them back (reads see zeroes again). */
+int  mt_os_fd_alloc(int fd, uint64_t off, uint64_t len);
+int  mt_os_fd_punch(int fd, uint64_t off, uint64_t len);
+/* Pages of [off, +len) of a memfd allocated from now on prefer the node. */
+int  mt_os_fd_bind_node(int fd, uint64_t off, uint64_t len, unsigned node);
+/* Copies [off, +len) of src to the same offsets of dst. */
+int  mt_os_fd_copy(int dst, int src, uint64_t off, uint64_t len);
+/* Bytes the process could still get: MemAvailable, lowered to what the
+ * cgroup v2 memory limit leaves. */
+int  mt_os_available_memory(uint64_t *bytes);
 
 enum mt_map_place {
 	MT_MAP_ANYWHERE,    /* a free range aligned to the allocation granularity */

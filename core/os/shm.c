@@ -135,3 +135,47 @@ int mt_os_sync(void *addr, size_t size)
 {
 	return msync(addr, size, MS_SYNC) ? errno : 0;
 }
+
+int mt_os_fd_alloc(int fd, uint64_t off, uint64_t len)
+{
+	return mt_os_calls.fallocate(fd, 0, (off_t)off, (off_t)len) ? errno : 0;
+}
+
+int mt_os_fd_punch(int fd, uint64_t off, uint64_t len)
+{
+	return fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len)
+	       ? errno : 0;
+}
+
+/* A shared mapping of a shmem file carries the file's own NUMA policy:
+ * mbind on it sets the policy of those file pages for every later
+ * allocation, fallocate included. */
+int mt_os_fd_bind_node(int fd, uint64_t off, uint64_t len, unsigned node)
+{
+	void *p = mmap(NULL, len, PROT_NONE, MAP_SHARED, fd, (off_t)off);
+	int e;
+
+	if (p == MAP_FAILED)
+		return errno;
+	e = mt_os_bind_node(p, len, node);
+	munmap(p, len);
+	return e;
+}
+
+int mt_os_fd_copy(int dst, int src, uint64_t off, uint64_t len)
+{
+	char buf[65536];
+
+	while (len) {
+		size_t n = len < sizeof buf ? len : sizeof buf;
+		ssize_t got = pread(src, buf, n, (off_t)off);
+
+		if (got <= 0)
+			return got < 0 ? errno : EIO;
+		if (pwrite(dst, buf, (size_t)got, (off_t)off) != got)
+			return errno ? errno : EIO;
+		off += (uint64_t)got;
+		len -= (uint64_t)got;
+	}
+	return 0;
+}

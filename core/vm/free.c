@@ -48,6 +48,8 @@ static DWORD decommit_range(uintptr_t addr, size_t size, void *obj)
 		return ERROR_INVALID_ADDRESS;
 	if (r->rec.flags & MEMAPI_REGION_LARGE_PAGES)
 		return ERROR_INVALID_PARAMETER;   /* hugetlb pages stay until release */
+	if (r->rec.flags & MEMAPI_REGION_PHYSICAL)
+		return ERROR_INVALID_PARAMETER;   /* MapUserPhysicalPages(NULL) unmaps */
 	return decommit(r, mt_pages(start - r->rec.base), mt_pages(end - start));
 }
 
@@ -58,6 +60,8 @@ static void destroy(struct mt_region *r)
 
 	mt_vm_remove(r);
 	mt_watch_detach(r);
+	if (r->rec.flags & MEMAPI_REGION_PHYSICAL)
+		mt_awe_forget(r);
 	mt_os_release(base, span);
 	mt_region_free(r);
 }

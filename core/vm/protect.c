@@ -108,6 +108,9 @@ static DWORD protect_own(struct mt_region *r, uintptr_t start, uintptr_t end,
 	if ((r->rec.flags & MEMAPI_REGION_LARGE_PAGES) &&
 	    (prot & ~PAGE_TARGETS_INVALID) != r->runs[0].protect)
 		return ERROR_NOT_SUPPORTED;   /* hugetlb mappings keep their protection */
+	/* AWE windows are read-write: their frames carry no protection. */
+	if (r->rec.flags & MEMAPI_REGION_PHYSICAL)
+		return ERROR_INVALID_PARAMETER;
 	/* Writecopy exists only for views of sections (their own issue). */
 	if (r->rec.type == MEM_PRIVATE && (prot & (PAGE_WRITECOPY | PAGE_EXECUTE_WRITECOPY)))
 		return ERROR_INVALID_PARAMETER;

@@ -124,6 +124,7 @@ void mt_region_free(struct mt_region *r)
 	free(r->written);
 	free(r->locked);
 	free(r->reset);
+	free(r->frames);
 	free(r);
 }
 
