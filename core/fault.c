@@ -130,6 +130,22 @@ static bool allows(const struct memapi_rec_run *run, bool write, bool exec)
 	       (!exec || prot & PROT_EXEC);
 }
 
+bool mt_fault_writecopy(struct mt_region *r, size_t page)
+{
+	struct memapi_rec_run *run = &r->runs[mt_run_at(r, page)];
+	DWORD p;
+
+	if (run->state != MEM_COMMIT || !(run->protect & (PAGE_WRITECOPY | PAGE_EXECUTE_WRITECOPY)))
+		return false;
+	p = run->protect & PAGE_WRITECOPY ? PAGE_READWRITE : PAGE_EXECUTE_READWRITE;
+	mt_vm_change_begin();
+	mt_runs_set_in_fault(r, page, p | (run->protect & ~(DWORD)0xff));
+	run = &r->runs[mt_run_at(r, page)];
+	mt_vm_sync(r, run->first_page, run->page_count);
+	mt_vm_change_end();
+	return true;
+}
+
 static enum outcome classify_locked(struct mt_region *r, uintptr_t addr, bool write, bool exec)
 {
 	size_t page = mt_pages(addr - r->rec.base);
@@ -149,18 +165,8 @@ static enum outcome classify_locked(struct mt_region *r, uintptr_t addr, bool wr
 		atomic_fetch_add(&mt_guard_hits, 1);
 		return FAULT_GUARD;
 	}
-	if (write && run->state == MEM_COMMIT &&
-	    (run->protect & (PAGE_WRITECOPY | PAGE_EXECUTE_WRITECOPY))) {
-		/* First write to a copy-on-write page: it becomes private. */
-		DWORD p = run->protect & PAGE_WRITECOPY ? PAGE_READWRITE : PAGE_EXECUTE_READWRITE;
-
-		mt_vm_change_begin();
-		mt_runs_set_in_fault(r, page, p | (run->protect & ~(DWORD)0xff));
-		run = &r->runs[mt_run_at(r, page)];
-		mt_vm_sync(r, run->first_page, run->page_count);
-		mt_vm_change_end();
+	if (write && mt_fault_writecopy(r, page))
 		return FAULT_RETRY;
-	}
 	/* Another thread changed the protection after the fault was taken. */
 	if (allows(run, write, exec) && (addr != last_retry || ++retries < 3)) {
 		if (addr != last_retry)

@@ -154,6 +154,7 @@ struct mt_vm {
 	uint64_t            reserved;
 	uint64_t            watched;      /* write-watch regions                    */
 	atomic_size_t       fallback_watched; /* regions tracked by the fallback    */
+	atomic_bool         writecopy_seen;   /* a run was ever PAGE_*WRITECOPY     */
 };
 
 extern struct mt_vm mt_vm;
@@ -259,6 +260,11 @@ LONG mt_dispatch_exception(EXCEPTION_RECORD *rec, CONTEXT *ctx);
 
 extern atomic_uint_fast64_t mt_fault_count, mt_guard_hits, mt_watch_faults;
 
+/* The first write to copy-on-write page of r makes it private (PAGE_READWRITE
+ * or PAGE_EXECUTE_READWRITE); false when the page is not copy-on-write.
+ * Lock held. */
+bool mt_fault_writecopy(struct mt_region *r, size_t page);
+
 /* ---- watch.c ---- */
 
 DWORD mt_watch_attach(struct mt_region *r);
@@ -273,7 +279,8 @@ bool  mt_watch_fault(struct mt_region *r, size_t page);
  * again, every page "not written". Called with the lock held. */
 void  mt_watch_after_fork(void);
 /* Marks and opens the fallback-watched pages under [addr, +len) for a write
- * by the kernel (read(2) into watched memory). */
+ * by the kernel (read(2) into watched memory), and makes its copy-on-write
+ * pages private, as a write from user space would. */
 void  mt_watch_prepare_write(const void *addr, size_t len);
 
 /* ---- cfg.c ---- */

@@ -135,7 +135,8 @@ void mt_watch_prepare_write(const void *addr, size_t len)
 {
 	uintptr_t a = mt_page_down((uintptr_t)addr), end = (uintptr_t)addr + len;
 
-	if (!len || !atomic_load_explicit(&mt_vm.fallback_watched, memory_order_relaxed))
+	if (!len || (!atomic_load_explicit(&mt_vm.fallback_watched, memory_order_relaxed) &&
+	             !atomic_load_explicit(&mt_vm.writecopy_seen, memory_order_relaxed)))
 		return;
 	mt_vm_lock();
 	for (; a < end && a >= mt_page_down((uintptr_t)addr); a += mt_os.page_size) {
@@ -143,6 +144,8 @@ void mt_watch_prepare_write(const void *addr, size_t len)
 
 		if (r && (r->rec.flags & MEMAPI_REGION_WRITE_WATCH))
 			mt_watch_fault(r, mt_pages(a - r->rec.base));
+		else if (r && r->rec.owner == MEMAPI_OWNER_SECTION)
+			mt_fault_writecopy(r, mt_pages(a - r->rec.base));
 	}
 	mt_vm_unlock();
 }

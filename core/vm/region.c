@@ -315,6 +315,8 @@ DWORD mt_runs_set(struct mt_region *r, size_t first, size_t count,
 		return 0;
 	if ((err = mt_runs_reserve(r)))     /* the two splits below */
 		return err;
+	if (protect & (PAGE_WRITECOPY | PAGE_EXECUTE_WRITECOPY))
+		atomic_store_explicit(&mt_vm.writecopy_seen, true, memory_order_relaxed);
 	set_range(r, first, count, state, protect);
 	return mt_runs_reserve(r);          /* the fault handler's two */
 }
