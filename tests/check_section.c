@@ -2,12 +2,14 @@
  * MapViewOfFile*, UnmapViewOfFile*, FlushViewOfFile, GetMappedFileName. */
 #include "testlib.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <psapi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -312,6 +314,85 @@ START_TEST(test_MapViewOfFile__copy_on_write_protection_changes)
 }
 END_TEST
 
+/* Executable views: every call target valid, none with
+ * FILE_MAP_TARGETS_INVALID (or PAGE_TARGETS_INVALID for MapViewOfFile3). */
+START_TEST(test_MapViewOfFile__targets_invalid)
+{
+	HANDLE h = pagefile(PAGE_EXECUTE_READWRITE, TL_GRAN, NULL);
+	char *all = MapViewOfFile(h, FILE_MAP_READ | FILE_MAP_EXECUTE, 0, 0, 0);
+	char *none = MapViewOfFile(h, FILE_MAP_READ | FILE_MAP_EXECUTE | FILE_MAP_TARGETS_INVALID,
+	                           0, 0, 0);
+	char *none3 = MapViewOfFile3(h, NULL, NULL, 0, 0, 0,
+	                             PAGE_EXECUTE_READ | PAGE_TARGETS_INVALID, NULL, 0);
+	CFG_CALL_TARGET_INFO t = { .Offset = 0x40, .Flags = CFG_CALL_TARGET_VALID };
+	int v = -1;
+
+	ck_assert_ptr_nonnull(all);
+	ck_assert_ptr_nonnull(none);
+	ck_assert_ptr_nonnull(none3);
+	ck_assert_int_eq(memapi_is_valid_call_target(all + 0x40, &v), 0);
+	ck_assert_int_eq(v, 1);
+	ck_assert_int_eq(memapi_is_valid_call_target(none + 0x40, &v), 0);
+	ck_assert_int_eq(v, 0);
+	ck_assert_int_eq(memapi_is_valid_call_target(none3 + 0x1000, &v), 0);
+	ck_assert_int_eq(v, 0);
+	ck_assert(SetProcessValidCallTargets(GetCurrentProcess(), none, TL_GRAN, 1, &t));
+	ck_assert_int_eq(memapi_is_valid_call_target(none + 0x40, &v), 0);
+	ck_assert_int_eq(v, 1);
+	ck_assert_int_eq(memapi_is_valid_call_target(none + 0x50, &v), 0);
+	ck_assert_int_eq(v, 0);
+	UnmapViewOfFile(all);
+	UnmapViewOfFile(none);
+	UnmapViewOfFile(none3);
+	CloseHandle(h);
+}
+END_TEST
+
+/* The Numa2/2/3FromApp forms, process handles, and a kernel that refuses
+ * the mapping. */
+START_TEST(test_MapViewOfFile2__forms_and_failures)
+{
+	HANDLE h = pagefile(RW, 2 * TL_GRAN, NULL), other;
+	struct tl_child c;
+	char *a, *b, *d;
+	uint64_t before = memapi_root.sections ?
+	                  ((const struct memapi_rec_section *)memapi_root.sections)->view_count : 0;
+
+	a = MapViewOfFile2(h, GetCurrentProcess(), TL_GRAN, NULL, TL_GRAN, 0, RW);
+	b = MapViewOfFileNuma2(h, GetCurrentProcess(), 0, NULL, 0, 0, PAGE_READONLY, 0);
+	d = MapViewOfFile3FromApp(h, NULL, NULL, 0, TL_GRAN, 0, RW, NULL, 0);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(b);
+	ck_assert_ptr_nonnull(d);
+	strcpy(a, "second unit");
+	ck_assert_str_eq(b + TL_GRAN, "second unit");
+	ck_assert_uint_eq(tl_query(b).Protect, PAGE_READONLY);
+	ck_assert_null_error(MapViewOfFileNuma2(h, GetCurrentProcess(), 0, NULL, 0, 0, RW, 4096),
+	                     ERROR_INVALID_PARAMETER);
+	ck_assert_null_error(MapViewOfFile2(h, (HANDLE)(uintptr_t)0x4444, 0, NULL, 0, 0, RW),
+	                     ERROR_INVALID_HANDLE);
+	tl_child_start(&c, TL_PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS);
+	other = OpenProcess(PROCESS_VM_OPERATION, FALSE, (DWORD)c.pid);
+	ck_assert_ptr_nonnull(other);
+	ck_assert_null_error(MapViewOfFile2(h, other, 0, NULL, 0, 0, RW), ERROR_NOT_SUPPORTED);
+	ck_assert_false_error(UnmapViewOfFile2(other, a, 0), ERROR_NOT_SUPPORTED);
+	ck_assert_false_error(UnmapViewOfFile2((HANDLE)(uintptr_t)0x4444, a, 0),
+	                      ERROR_INVALID_HANDLE);
+	CloseHandle(other);
+	tl_child_stop(&c);
+	/* The kernel refuses every mapping: no view, nothing recorded. */
+	tl_inject(TL_MMAP, ENOMEM, 0);
+	ck_assert_null_error(MapViewOfFile(h, FILE_MAP_WRITE, 0, 0, 0), ERROR_NOT_ENOUGH_MEMORY);
+	tl_inject_reset();
+	ck_assert_uint_eq(((const struct memapi_rec_section *)memapi_root.sections)->view_count,
+	                  before + 3);
+	ck_assert(UnmapViewOfFile2(GetCurrentProcess(), a, 0));
+	ck_assert(UnmapViewOfFile(b));
+	ck_assert(UnmapViewOfFile(d));
+	CloseHandle(h);
+}
+END_TEST
+
 START_TEST(test_UnmapViewOfFile__any_address_inside)
 {
 	HANDLE h = pagefile(RW, 4 * TL_PAGE, NULL);
@@ -500,6 +581,38 @@ START_TEST(test_MapViewOfFile__file_copy_view_leaves_file_alone)
 	UnmapViewOfFile(p);
 	CloseHandle(h);
 	CloseHandle(f);
+}
+END_TEST
+
+/* The kernel writing into a copy-on-write view (ReadFile, read(2)) gets
+ * the pages made private first, as a write from the program would. */
+START_TEST(test_MapViewOfFile__read_into_copy_view)
+{
+	HANDLE f, h = pagefile(RW, 2 * TL_PAGE, NULL);
+	char *shared = MapViewOfFile(h, FILE_MAP_WRITE, 0, 0, 0);
+	char *copy = MapViewOfFile(h, FILE_MAP_COPY, 0, 0, 0);
+	DWORD got = 0;
+	int fd;
+
+	strcpy(shared, "section");
+	write_file("from the file", 13);
+	f = open_file(GENERIC_READ, OPEN_EXISTING);
+	ck_assert_uint_eq(tl_query(copy).Protect, PAGE_WRITECOPY);
+	ck_assert(ReadFile(f, copy + 100, 13, &got, NULL));
+	ck_assert_uint_eq(got, 13);
+	ck_assert_mem_eq(copy + 100, "from the file", 13);
+	ck_assert_str_eq(copy, "section");           /* the page's copy kept the rest */
+	ck_assert_uint_eq(tl_query(copy).Protect, PAGE_READWRITE);
+	ck_assert_int_eq(shared[100], 0);            /* the section did not change */
+	fd = open(tmp_path, O_RDONLY);
+	ck_assert_int_eq(read(fd, copy + TL_PAGE, 4), 4);
+	close(fd);
+	ck_assert_mem_eq(copy + TL_PAGE, "from", 4);
+	ck_assert_uint_eq(tl_query(copy + TL_PAGE).Protect, PAGE_READWRITE);
+	UnmapViewOfFile(copy);
+	UnmapViewOfFile(shared);
+	CloseHandle(f);
+	CloseHandle(h);
 }
 END_TEST
 
@@ -816,6 +929,54 @@ START_TEST(test_CreateFileMappingW__wide_names)
 }
 END_TEST
 
+/* SEC_LARGE_PAGES: pagefile and SEC_COMMIT only, huge-page sizes, not
+ * named; the pages come from the hugetlb pool (made here as root when
+ * there is none, as check_vm does). */
+START_TEST(test_CreateFileMapping__sec_large_pages)
+{
+	const DWORD lp_rw = RW | SEC_COMMIT | SEC_LARGE_PAGES;
+	SIZE_T lp = (SIZE_T)tl_meminfo("Hugepagesize") * 1024;
+	long old = tl_set_hugepages(-1);
+	HANDLE h;
+	char *v = NULL;
+	DWORD err;
+
+	if (lp == 0) {
+		ck_assert_null_error(CreateFileMappingA(INVALID_HANDLE_VALUE, NULL, lp_rw, 0,
+		                                        2 * TL_MIB, NULL), ERROR_NOT_SUPPORTED);
+		return;
+	}
+	ck_assert_null_error(CreateFileMappingA(INVALID_HANDLE_VALUE, NULL,
+	                                        RW | SEC_RESERVE | SEC_LARGE_PAGES, 0, (DWORD)lp,
+	                                        NULL), ERROR_INVALID_PARAMETER);
+	ck_assert_null_error(CreateFileMappingA(INVALID_HANDLE_VALUE, NULL, lp_rw, 0,
+	                                        (DWORD)lp + TL_PAGE, NULL), ERROR_INVALID_PARAMETER);
+	ck_assert_null_error(CreateFileMappingA(INVALID_HANDLE_VALUE, NULL, lp_rw, 0, (DWORD)lp,
+	                                        uname_("Local\\", "huge")), ERROR_NOT_SUPPORTED);
+	if (old == 0 && geteuid() == 0)
+		tl_set_hugepages(2);
+	h = CreateFileMappingA(INVALID_HANDLE_VALUE, NULL, lp_rw, 0, (DWORD)lp, NULL);
+	err = GetLastError();
+	if (h)
+		v = MapViewOfFile(h, FILE_MAP_WRITE | FILE_MAP_LARGE_PAGES, 0, 0, 0);
+	if (v)
+		v[lp - 1] = 5;
+	if (old == 0)
+		tl_set_hugepages(0);
+	if (tl_meminfo("HugePages_Total") <= 0 && !h) {
+		ck_assert_uint_eq(err, ERROR_NO_SYSTEM_RESOURCES);   /* no pool: no pages */
+		return;
+	}
+	ck_assert_msg(h != NULL, "SEC_LARGE_PAGES failed with %lu", (unsigned long)err);
+	ck_assert_ptr_nonnull(v);
+	ck_assert_uint_eq((uintptr_t)v % lp, 0);
+	ck_assert_int_eq(v[lp - 1], 5);
+	ck_assert_uint_eq(tl_query(v).RegionSize, lp);
+	UnmapViewOfFile(v);
+	CloseHandle(h);
+}
+END_TEST
+
 START_TEST(test_CreateFileMapping2__and_from_app)
 {
 	HANDLE a = CreateFileMappingFromApp(INVALID_HANDLE_VALUE, NULL, RW, TL_GRAN, NULL);
@@ -1050,6 +1211,7 @@ static Suite *make_section_suite(void)
 	tcase_add_test(c, test_CreateFileMapping__view_outlives_handle);
 	tcase_add_test(c, test_CreateFileMapping__sec_reserve_commit_in_view);
 	tcase_add_test(c, test_CreateFileMapping2__and_from_app);
+	tcase_add_test(c, test_CreateFileMapping__sec_large_pages);
 	tcase_add_test(c, test_CreateFileMappingNuma__nodes);
 	tcase_add_test(c, test_memapi_root__lists_sections_and_views);
 	suite_add_tcase(s, c);
@@ -1064,6 +1226,8 @@ static Suite *make_section_suite(void)
 	tcase_add_test(v, test_MapViewOfFile__view_larger_than_section);
 	tcase_add_test(v, test_MapViewOfFile__bad_handles);
 	tcase_add_test(v, test_MapViewOfFile__copy_on_write_protection_changes);
+	tcase_add_test(v, test_MapViewOfFile__targets_invalid);
+	tcase_add_test(v, test_MapViewOfFile2__forms_and_failures);
 	tcase_add_test(v, test_UnmapViewOfFile__any_address_inside);
 	tcase_add_test(v, test_UnmapViewOfFile__not_a_view);
 	tcase_add_test(v, test_VirtualFree__view_is_not_virtual_memory);
@@ -1079,6 +1243,7 @@ static Suite *make_section_suite(void)
 	tcase_add_test(f, test_CreateFileMapping__file_size_zero);
 	tcase_add_test(f, test_CreateFileMapping__read_only_file);
 	tcase_add_test(f, test_MapViewOfFile__file_copy_view_leaves_file_alone);
+	tcase_add_test(f, test_MapViewOfFile__read_into_copy_view);
 	tcase_add_test(f, test_FlushViewOfFile__data_survives_kill);
 	tcase_add_test(f, test_GetMappedFileName__file_view_and_others);
 	tcase_add_test(f, test_GetMappedFileName__image_of_the_process);

@@ -744,35 +744,18 @@ START_TEST(test_VirtualAlloc__large_pages_need_free_hugetlb_pages)
 }
 END_TEST
 
-/* The success path needs a hugetlb pool; as root the test makes a small one
- * for itself when there is none, and puts the old size back. */
-static long set_hugepages(long n)
-{
-	FILE *f = fopen("/proc/sys/vm/nr_hugepages", "r+");
-	long old = -1;
-
-	if (!f)
-		return -1;
-	if (fscanf(f, "%ld", &old) == 1 && n >= 0) {
-		rewind(f);
-		fprintf(f, "%ld\n", n);
-	}
-	fclose(f);
-	return old;
-}
-
 START_TEST(test_VirtualAlloc__large_pages_from_hugetlb_pool)
 {
 	SIZE_T lp = large_page();
-	long old = set_hugepages(-1);
+	long old = tl_set_hugepages(-1);
 	MEMORY_BASIC_INFORMATION m;
 	DWORD prot_ro = 0, err = 0;
 	char *rw = NULL, *ro = NULL;
 	int w = 0;
 
-	if (old < 0 || (old == 0 && (geteuid() != 0 || set_hugepages(4) != 0)) ||
+	if (old < 0 || (old == 0 && (geteuid() != 0 || tl_set_hugepages(4) != 0)) ||
 	    tl_meminfo("HugePages_Free") < 2) {
-		set_hugepages(old < 0 ? -1 : old);
+		tl_set_hugepages(old < 0 ? -1 : old);
 		return;         /* no pool and no way to make one: nothing to test */
 	}
 	rw = VirtualAlloc(NULL, lp, MEM_RESERVE | MEM_COMMIT | MEM_LARGE_PAGES, RW);
@@ -787,7 +770,7 @@ START_TEST(test_VirtualAlloc__large_pages_from_hugetlb_pool)
 	if (ro)
 		tl_release(ro);
 	if (old == 0)
-		set_hugepages(0);
+		tl_set_hugepages(0);
 	ck_assert_msg(rw != NULL, "MEM_LARGE_PAGES failed with %lu", (unsigned long)err);
 	ck_assert_uint_eq((uintptr_t)rw % lp, 0);
 	ck_assert_int_eq(w, 7);

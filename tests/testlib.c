@@ -72,6 +72,21 @@ bool tl_valgrind(void)
 	return RUNNING_ON_VALGRIND || (v && !strcmp(v, "1"));
 }
 
+long tl_set_hugepages(long n)
+{
+	FILE *f = fopen("/proc/sys/vm/nr_hugepages", "r+");
+	long old = -1;
+
+	if (!f)
+		return -1;
+	if (fscanf(f, "%ld", &old) == 1 && n >= 0) {
+		rewind(f);
+		fprintf(f, "%ld\n", n);
+	}
+	fclose(f);
+	return old;
+}
+
 long tl_meminfo(const char *key)
 {
 	FILE *f = fopen("/proc/meminfo", "re");

@@ -60,6 +60,12 @@ bool tl_valgrind(void);
 /* A value from /proc/meminfo ("HugePages_Free"), -1 if missing. */
 long tl_meminfo(const char *key);
 
+/* The hugetlb pool's size (/proc/sys/vm/nr_hugepages), set to n first
+ * when n >= 0 (root only): returns the old size, -1 if unreadable. Tests
+ * of the large-page success path make a small pool for themselves when
+ * there is none, and put the old size back. */
+long tl_set_hugepages(long n);
+
 /* ---- memory shortcuts: each fails the test if the call fails ---- */
 
 void *tl_reserve(SIZE_T size);

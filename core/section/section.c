@@ -128,6 +128,8 @@ static DWORD check_attributes(const struct create_req *rq)
 		return ERROR_INVALID_PARAMETER;
 	if (pagefile && !rq->size)
 		return ERROR_INVALID_PARAMETER;
+	if ((a & SEC_LARGE_PAGES) && rq->name)
+		return ERROR_NOT_SUPPORTED;     /* named data lives in /dev/shm: no huge pages */
 	return 0;
 }
 
@@ -307,8 +309,6 @@ static DWORD attach_name(struct mt_section *s, const struct mt_name *n, bool *ex
 	int fd;
 	DWORD err;
 
-	if (s->rec.attributes & SEC_LARGE_PAGES)
-		return ERROR_NOT_SUPPORTED;     /* /dev/shm has no huge pages */
 	fill_name_info(s, &info);
 	if ((err = mt_name_create(n, &info, &fd, existed)))
 		return err;

@@ -30,6 +30,7 @@ struct mt_view {
 	struct mt_section *section;
 	struct mt_region  *region;
 	bool               shared;        /* MAP_SHARED; else copy-on-write       */
+	bool               targets_invalid; /* no valid call targets (CFG)        */
 	struct mt_view    *next;          /* the section's next view              */
 };
 

@@ -21,7 +21,6 @@ struct map_req {
 	DWORD     protect;            /* the view's PAGE_* protection            */
 	bool      targets_invalid;
 	DWORD     node;
-	const MEM_ADDRESS_REQUIREMENTS *where;
 };
 
 static bool is_exec(DWORD p)
@@ -139,8 +138,8 @@ static size_t section_page(const struct mt_view *v, size_t page)
 	return (size_t)(v->rec.offset / mt_os.page_size) + page;
 }
 
-/* Records the pages' state in the region's runs and applies it. */
-static DWORD set_pages(struct mt_view *v)
+/* Records the pages' state in the region's runs. */
+static DWORD record_pages(struct mt_view *v)
 {
 	struct mt_region *r = v->region;
 	struct mt_section *s = v->section;
@@ -161,6 +160,18 @@ static DWORD set_pages(struct mt_view *v)
 	for (size_t i = 0; i < pages && !err; i++)
 		if (mt_bit(s->committed, section_page(v, i)))
 			err = mt_runs_set(r, i, 1, MEM_COMMIT, p);
+	return err;
+}
+
+/* Records the pages' state in the region's runs and its call targets
+ * (every one valid unless FILE_MAP_TARGETS_INVALID). */
+static DWORD set_pages(struct mt_view *v)
+{
+	DWORD err = record_pages(v);
+
+	if (!err)
+		err = mt_cfg_update(v->region, 0, mt_pages(v->region->rec.size),
+		                    v->targets_invalid ? PAGE_TARGETS_INVALID : v->rec.protect, true);
 	return err;
 }
 
@@ -203,6 +214,7 @@ static struct mt_view *view_new(const struct map_req *rq)
 		return NULL;
 	v->section = rq->s;
 	v->shared = !is_copy(rq->protect) && !rq->s->image;
+	v->targets_invalid = rq->targets_invalid;
 	v->rec.offset = rq->offset;
 	v->rec.size = mt_page_up(rq->size);
 	v->rec.protect = rq->protect;
@@ -222,6 +234,18 @@ static DWORD map_os(const struct map_req *rq, const struct mt_view *v, size_t sp
 		                       false)))
 			goto fail;
 		if ((e = map_image(s, (uintptr_t)p))) {
+			mt_os_release(p, span);
+			goto fail;
+		}
+		*out = p;
+		return 0;
+	}
+	if ((s->rec.attributes & SEC_LARGE_PAGES) && !rq->addr) {
+		/* hugetlb pages map only at addresses aligned to their size. */
+		if ((e = mt_os_reserve(&p, span, mt_os.huge_page_size, PROT_NONE, false, false)))
+			goto fail;
+		if ((e = mt_os_map_file(&p, v->rec.size, span, prot, v->shared, s->data_fd,
+		                        s->data_off + rq->offset, MT_MAP_REPLACE))) {
 			mt_os_release(p, span);
 			goto fail;
 		}
@@ -457,6 +481,7 @@ static DWORD to_placeholder(struct mt_region *r)
 		return mt_error_from_errno(e);
 	mt_vm_change_begin();
 	mt_runs_set(r, 0, mt_pages(r->rec.size), MEM_RESERVE, 0);
+	mt_cfg_free(r);
 	r->rec.flags = MEMAPI_REGION_PLACEHOLDER;
 	r->rec.type = MEM_PRIVATE;
 	r->rec.allocation_protect = PAGE_NOACCESS;
