@@ -549,6 +549,17 @@ static DWORD copy_in(const ULONG_PTR *v, size_t n, uint64_t **out)
 	return 0;
 }
 
+/* The calling process (the only one served) and both pointers. */
+static DWORD check_args(HANDLE process, const ULONG_PTR *count, const ULONG_PTR *pfns)
+{
+	DWORD err;
+
+	mt_init();
+	if ((err = mt_process_require_self(process, PROCESS_VM_OPERATION)))
+		return err;
+	return count && pfns ? 0 : ERROR_NOACCESS;
+}
+
 BOOL WINAPI AllocateUserPhysicalPagesNuma(HANDLE hProcess, PULONG_PTR NumberOfPages,
                                           PULONG_PTR PageArray, DWORD nndPreferred)
 {
@@ -556,11 +567,8 @@ BOOL WINAPI AllocateUserPhysicalPagesNuma(HANDLE hProcess, PULONG_PTR NumberOfPa
 	size_t want, got = 0;
 	DWORD err;
 
-	mt_init();
-	if ((err = mt_process_require_self(hProcess, PROCESS_VM_OPERATION)))
+	if ((err = check_args(hProcess, NumberOfPages, PageArray)))
 		return mt_fail(err);
-	if (!NumberOfPages || !PageArray)
-		return mt_fail(ERROR_NOACCESS);
 	if (nndPreferred != NUMA_NO_PREFERRED_NODE && nndPreferred >= mt_os_node_count())
 		return mt_fail(ERROR_INVALID_PARAMETER);
 	if (!*NumberOfPages)
@@ -592,11 +600,8 @@ BOOL WINAPI FreeUserPhysicalPages(HANDLE hProcess, PULONG_PTR NumberOfPages,
 	size_t done = 0;
 	DWORD err;
 
-	mt_init();
-	if ((err = mt_process_require_self(hProcess, PROCESS_VM_OPERATION)))
+	if ((err = check_args(hProcess, NumberOfPages, PageArray)))
 		return mt_fail(err);
-	if (!NumberOfPages || !PageArray)
-		return mt_fail(ERROR_NOACCESS);
 	if ((err = copy_in(PageArray, *NumberOfPages, &pfns)))
 		return mt_fail(err);
 	err = release_frames(pfns, *NumberOfPages, &done);

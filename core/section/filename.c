@@ -82,6 +82,15 @@ static DWORD mapped_path(HANDLE process, uintptr_t a, char *out, size_t room)
 	return found ? err : kernel_path(0, a, out, room);
 }
 
+static DWORD lookup(HANDLE process, LPVOID lpv, bool have_buffer, DWORD size, char *path,
+                    size_t room)
+{
+	mt_init();
+	if (!have_buffer || !size)
+		return ERROR_INSUFFICIENT_BUFFER;
+	return mapped_path(process, (uintptr_t)lpv, path, room);
+}
+
 /* Windows' rule for a short buffer: truncate to nSize characters with the
  * NUL, return nSize, ERROR_INSUFFICIENT_BUFFER. */
 DWORD WINAPI GetMappedFileNameA(HANDLE hProcess, LPVOID lpv, LPSTR lpFilename, DWORD nSize)
@@ -90,10 +99,7 @@ DWORD WINAPI GetMappedFileNameA(HANDLE hProcess, LPVOID lpv, LPSTR lpFilename, D
 	size_t n;
 	DWORD err;
 
-	mt_init();
-	if (!lpFilename || !nSize)
-		return mt_fail(ERROR_INSUFFICIENT_BUFFER), 0;
-	if ((err = mapped_path(hProcess, (uintptr_t)lpv, path, sizeof path)))
+	if ((err = lookup(hProcess, lpv, lpFilename != NULL, nSize, path, sizeof path)))
 		return mt_fail(err), 0;
 	n = strlen(path);
 	if (n >= nSize) {
@@ -113,10 +119,7 @@ DWORD WINAPI GetMappedFileNameW(HANDLE hProcess, LPVOID lpv, LPWSTR lpFilename, 
 	size_t n;
 	DWORD err;
 
-	mt_init();
-	if (!lpFilename || !nSize)
-		return mt_fail(ERROR_INSUFFICIENT_BUFFER), 0;
-	if ((err = mapped_path(hProcess, (uintptr_t)lpv, path, sizeof path)))
+	if ((err = lookup(hProcess, lpv, lpFilename != NULL, nSize, path, sizeof path)))
 		return mt_fail(err), 0;
 	n = mt_utf8_to_utf16(path, NULL, 0);
 	if (!(wide = malloc((n + 1) * sizeof *wide)))
