@@ -74,6 +74,16 @@ static const char *uname_(const char *ns, const char *tag)
 	return buf;
 }
 
+/* An ASCII string as UTF-16 (room for 64 units). */
+static void swprintf_ascii(WCHAR *out, const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i] && i < 63; i++)
+		out[i] = (WCHAR)(unsigned char)s[i];
+	out[i] = 0;
+}
+
 /* ---- pagefile sections ---- */
 
 START_TEST(test_CreateFileMapping__pagefile_views_share_bytes)
@@ -856,6 +866,7 @@ START_TEST(test_OpenFileMapping__rights_of_the_handle)
 	HANDLE h = pagefile(RW, TL_PAGE, name);
 	HANDLE ro = OpenFileMappingA(FILE_MAP_READ, FALSE, name);
 	HANDLE cp = OpenFileMappingA(FILE_MAP_COPY, FALSE, name);
+	HANDLE wo = OpenFileMappingA(FILE_MAP_WRITE, FALSE, name);
 	void *p;
 
 	ck_assert_ptr_nonnull(ro);
@@ -866,8 +877,18 @@ START_TEST(test_OpenFileMapping__rights_of_the_handle)
 	p = MapViewOfFile(cp, FILE_MAP_COPY, 0, 0, 0);
 	ck_assert_ptr_nonnull(p);
 	UnmapViewOfFile(p);
+	/* The write right alone maps read-write views (as on Windows), not
+	 * read-only or copy-on-write ones, which need the read right. */
+	p = MapViewOfFile(wo, FILE_MAP_WRITE, 0, 0, 0);
+	ck_assert_ptr_nonnull(p);
+	UnmapViewOfFile(p);
+	ck_assert_null_error(MapViewOfFile(wo, FILE_MAP_READ, 0, 0, 0), ERROR_ACCESS_DENIED);
+	ck_assert_null_error(MapViewOfFile(wo, FILE_MAP_COPY, 0, 0, 0), ERROR_ACCESS_DENIED);
+	ck_assert_null_error(MapViewOfFile(wo, FILE_MAP_WRITE | FILE_MAP_EXECUTE, 0, 0, 0),
+	                     ERROR_ACCESS_DENIED);
 	CloseHandle(ro);
 	CloseHandle(cp);
+	CloseHandle(wo);
 	CloseHandle(h);
 }
 END_TEST
@@ -926,6 +947,49 @@ START_TEST(test_CreateFileMappingW__wide_names)
 	CloseHandle(a);
 	CloseHandle(o);
 	CloseHandle(w);
+}
+END_TEST
+
+/* The wide Numa and FromApp forms: same objects, same errors. */
+START_TEST(test_OpenFileMappingW__wide_forms_and_errors)
+{
+	WCHAR wname[64], never[64], nested[] = { 'L', 'o', 'c', 'a', 'l', '\\', 'a', '\\', 'b', 0 };
+	char *p, *q;
+	HANDLE c, o, f;
+	WCHAR path[8];
+
+	swprintf_ascii(wname, uname_("Local\\", "wnuma"));
+	swprintf_ascii(never, uname_("Local\\", "wnever"));
+	c = CreateFileMappingNumaW(INVALID_HANDLE_VALUE, NULL, RW, 0, TL_PAGE, wname, 0);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_null_error(CreateFileMappingNumaW(INVALID_HANDLE_VALUE, NULL, RW, 0, TL_PAGE, wname,
+	                                            4096), ERROR_INVALID_PARAMETER);
+	o = OpenFileMappingFromApp(FILE_MAP_READ, FALSE, wname);
+	f = OpenFileMappingW(FILE_MAP_WRITE, FALSE, wname);
+	ck_assert_ptr_nonnull(o);
+	ck_assert_ptr_nonnull(f);
+	p = MapViewOfFile(f, FILE_MAP_WRITE, 0, 0, 0);
+	q = MapViewOfFile(o, FILE_MAP_READ, 0, 0, 0);
+	strcpy(p, "wide");
+	ck_assert_str_eq(q, "wide");
+	ck_assert_null_error(MapViewOfFile(o, FILE_MAP_WRITE, 0, 0, 0), ERROR_ACCESS_DENIED);
+	ck_assert_null_error(OpenFileMappingW(FILE_MAP_READ, FALSE, NULL), ERROR_INVALID_PARAMETER);
+	ck_assert_null_error(OpenFileMappingFromApp(FILE_MAP_READ, FALSE, never), ERROR_FILE_NOT_FOUND);
+	ck_assert_null_error(OpenFileMappingW(FILE_MAP_READ, FALSE, nested), ERROR_PATH_NOT_FOUND);
+	/* GetMappedFileNameW: pagefile views and private memory have no file. */
+	SetLastError(0);
+	ck_assert_uint_eq(GetMappedFileNameW(GetCurrentProcess(), q, path, 8), 0);
+	ck_assert_last_error(ERROR_FILE_INVALID);
+	SetLastError(0);
+	ck_assert_uint_eq(GetMappedFileNameW(GetCurrentProcess(), &path, path, 8), 0);
+	ck_assert_last_error(ERROR_UNEXP_NET_ERR);
+	ck_assert_uint_eq(GetMappedFileNameW(GetCurrentProcess(), q, NULL, 8), 0);
+	ck_assert_last_error(ERROR_INSUFFICIENT_BUFFER);
+	UnmapViewOfFile(p);
+	UnmapViewOfFile(q);
+	CloseHandle(o);
+	CloseHandle(f);
+	CloseHandle(c);
 }
 END_TEST
 
@@ -1259,6 +1323,7 @@ static Suite *make_section_suite(void)
 	tcase_add_test(n, test_OpenFileMapping__errors);
 	tcase_add_test(n, test_CreateFileMapping__names_stay_in_namespace);
 	tcase_add_test(n, test_CreateFileMappingW__wide_names);
+	tcase_add_test(n, test_OpenFileMappingW__wide_forms_and_errors);
 	suite_add_tcase(s, n);
 
 	tcase_add_checked_fixture(m, tl_setup, tl_teardown);

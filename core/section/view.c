@@ -64,18 +64,34 @@ static bool view_protect_valid(DWORD p)
 	}
 }
 
+/* The SECTION_MAP_* rights a view protection needs, as Windows checks
+ * them: a read-write view needs the write right alone, a copy-on-write
+ * view the read right. */
+static DWORD rights_needed(DWORD p)
+{
+	DWORD x = SECTION_MAP_EXECUTE;
+
+	switch (p) {
+	case PAGE_READONLY: case PAGE_WRITECOPY:        return SECTION_MAP_READ;
+	case PAGE_READWRITE:                            return SECTION_MAP_WRITE;
+	case PAGE_EXECUTE:                              return x;
+	case PAGE_EXECUTE_READ: case PAGE_EXECUTE_WRITECOPY: return x | SECTION_MAP_READ;
+	default:                                        return x | SECTION_MAP_WRITE;
+	}
+}
+
 /* The handle's rights and the section's protection bound a view's:
- * ERROR_ACCESS_DENIED when it asks for more. */
+ * ERROR_ACCESS_DENIED when it asks for more. SECTION_MAP_EXECUTE_EXPLICIT
+ * counts as the execute right. */
 static DWORD check_rights(const struct mt_section *s, DWORD access, DWORD p)
 {
 	DWORD sp = s->rec.protect;
 
-	if (!(access & SECTION_MAP_READ) && (p != PAGE_EXECUTE || !is_exec(sp)))
+	if (access & SECTION_MAP_EXECUTE_EXPLICIT)
+		access |= SECTION_MAP_EXECUTE;
+	if ((rights_needed(p) & access) != rights_needed(p))
 		return ERROR_ACCESS_DENIED;
-	if (is_write(p) && (!(access & SECTION_MAP_WRITE) || !is_write(sp)))
-		return ERROR_ACCESS_DENIED;
-	if (is_exec(p) && (!(access & (SECTION_MAP_EXECUTE | SECTION_MAP_EXECUTE_EXPLICIT)) ||
-	                   !is_exec(sp)))
+	if ((is_write(p) && !is_write(sp)) || (is_exec(p) && !is_exec(sp)))
 		return ERROR_ACCESS_DENIED;
 	return 0;
 }
