@@ -59,6 +59,7 @@ static void after_fork_child(void)
 	mt_forget_tid();
 	mt_watch_after_fork();
 	mt_awe_after_fork();
+	mt_section_after_fork();
 	mt_vm_unlock();
 	mt_awe_atfork(MT_FORK_CHILD);
 	mt_heap_atfork(MT_FORK_CHILD);

@@ -303,6 +303,9 @@ void mt_heap_atfork(enum mt_fork_phase phase);
 /* VirtualAlloc(MEM_COMMIT) inside a view r of a SEC_RESERVE section:
  * commits the section's pages in every view of it. Lock held. */
 DWORD mt_section_commit(struct mt_region *r, uintptr_t start, uintptr_t end, DWORD protect);
+/* In a fork child: named objects get open file descriptions (and locks)
+ * of the child's own. Lock held. */
+void  mt_section_after_fork(void);
 /* Whether VirtualProtect may give pages of view r the protection. */
 DWORD mt_section_protect_ok(const struct mt_region *r, DWORD protect);
 

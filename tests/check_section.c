@@ -800,11 +800,10 @@ START_TEST(test_CreateFileMapping__second_create_opens_same_object)
 }
 END_TEST
 
-START_TEST(test_OpenFileMapping__other_process_sees_same_bytes)
+/* Runs a fresh image of this test (nothing shared by fork) that opens the
+ * name, checks for "from parent" and writes "from child"; its status. */
+static int run_child_open(const char *name)
 {
-	const char *name = uname_("Global\\", "xproc");
-	HANDLE h = pagefile(RW, TL_GRAN, name);
-	char *p = MapViewOfFile(h, FILE_MAP_WRITE, 0, 0, 0);
 	char self[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
 	pid_t pid;
@@ -814,14 +813,24 @@ START_TEST(test_OpenFileMapping__other_process_sees_same_bytes)
 	 * valgrind only readlink of that link names the client program. */
 	ck_assert_int_gt(n, 0);
 	self[n] = 0;
-	strcpy(p, "from parent");
 	pid = fork();
 	if (pid == 0) {
-		/* A fresh image of the test, so nothing is shared by fork. */
 		execl(self, "check_section", "--child-open", name, (char *)NULL);
 		_exit(99);
 	}
 	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	return st;
+}
+
+START_TEST(test_OpenFileMapping__other_process_sees_same_bytes)
+{
+	const char *name = uname_("Global\\", "xproc");
+	HANDLE h = pagefile(RW, TL_GRAN, name);
+	char *p = MapViewOfFile(h, FILE_MAP_WRITE, 0, 0, 0);
+	int st;
+
+	strcpy(p, "from parent");
+	st = run_child_open(name);
 	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %#x", st);
 	ck_assert_str_eq(p, "from child");
 	UnmapViewOfFile(p);
@@ -857,6 +866,67 @@ START_TEST(test_OpenFileMapping__gone_with_last_handle_and_view)
 	ck_assert(CloseHandle(o));
 	ck_assert(UnmapViewOfFile(p));
 	ck_assert_null_error(OpenFileMappingA(FILE_MAP_READ, FALSE, name), ERROR_FILE_NOT_FOUND);
+}
+END_TEST
+
+/* A fork child's handles are its own: closing them leaves the parent's
+ * object (and its name) alone. */
+START_TEST(test_CreateFileMapping__fork_child_closing_keeps_name)
+{
+	const char *name = uname_("Local\\", "forked");
+	HANDLE h = pagefile(RW, TL_PAGE, name), o;
+	char *p = MapViewOfFile(h, FILE_MAP_WRITE, 0, 0, 0);
+	pid_t pid;
+	int st;
+
+	strcpy(p, "from parent");
+	pid = fork();
+	if (pid == 0) {
+		UnmapViewOfFile(p);
+		_exit(CloseHandle(h) ? 0 : 1);
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	/* Another program still finds it by name. */
+	st = run_child_open(name);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %#x", st);
+	ck_assert_str_eq(p, "from child");
+	o = OpenFileMappingA(FILE_MAP_READ, FALSE, name);
+	ck_assert_ptr_nonnull(o);
+	CloseHandle(o);
+	UnmapViewOfFile(p);
+	CloseHandle(h);
+}
+END_TEST
+
+/* A process that dies holding a named object takes it with it, as on
+ * Windows: the name is free again for the next one. */
+START_TEST(test_CreateFileMapping__object_of_dead_process_is_gone)
+{
+	const char *name = uname_("Local\\", "orphan");
+	HANDLE h;
+	char *p;
+	pid_t pid;
+	int st;
+
+	pid = fork();
+	if (pid == 0) {
+		HANDLE c = CreateFileMappingA(INVALID_HANDLE_VALUE, NULL, RW, 0, TL_PAGE, name);
+		char *v = c ? MapViewOfFile(c, FILE_MAP_WRITE, 0, 0, 0) : NULL;
+
+		if (v)
+			strcpy(v, "left behind");
+		_exit(v ? 0 : 1);                     /* no CloseHandle */
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	ck_assert_null_error(OpenFileMappingA(FILE_MAP_READ, FALSE, name), ERROR_FILE_NOT_FOUND);
+	h = pagefile(RW, TL_PAGE, name);
+	ck_assert_last_error(0);                  /* a new object, not the dead one's */
+	p = MapViewOfFile(h, FILE_MAP_READ, 0, 0, 0);
+	ck_assert_int_eq(p[0], 0);
+	UnmapViewOfFile(p);
+	CloseHandle(h);
 }
 END_TEST
 
@@ -1319,6 +1389,8 @@ static Suite *make_section_suite(void)
 	tcase_add_test(n, test_CreateFileMapping__second_create_opens_same_object);
 	tcase_add_test(n, test_OpenFileMapping__other_process_sees_same_bytes);
 	tcase_add_test(n, test_OpenFileMapping__gone_with_last_handle_and_view);
+	tcase_add_test(n, test_CreateFileMapping__fork_child_closing_keeps_name);
+	tcase_add_test(n, test_CreateFileMapping__object_of_dead_process_is_gone);
 	tcase_add_test(n, test_OpenFileMapping__rights_of_the_handle);
 	tcase_add_test(n, test_OpenFileMapping__errors);
 	tcase_add_test(n, test_CreateFileMapping__names_stay_in_namespace);

@@ -122,6 +122,9 @@ enum { MT_LOCK_NONE, MT_LOCK_SHARED, MT_LOCK_EXCLUSIVE };
 /* An open-file-description lock on the whole file; without wait EAGAIN
  * when another description holds a conflicting one. */
 int  mt_os_fd_lock(int fd, int how, bool wait);
+/* In a fork child: fd gets an open file description of its own for the
+ * same file, holding a lock of how (MT_LOCK_*). */
+int  mt_os_fd_own(int fd, int how);
 int  mt_os_fd_size(int fd, uint64_t *size);
 /* Extends the file to size bytes if it is shorter. */
 int  mt_os_fd_grow(int fd, uint64_t size);

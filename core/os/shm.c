@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -178,4 +179,23 @@ int mt_os_fd_copy(int dst, int src, uint64_t off, uint64_t len)
 		len -= (uint64_t)got;
 	}
 	return 0;
+}
+
+/* A fork child shares its parent's open file descriptions, and so their
+ * OFD locks: a lock the child takes or drops would be the parent's too.
+ * This gives fd a description of its own for the same file (through
+ * /proc/self/fd, whatever the file's name now), holding a lock of how. */
+int mt_os_fd_own(int fd, int how)
+{
+	char path[64];
+	int own, e;
+
+	snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+	if ((own = open(path, O_RDWR | O_CLOEXEC)) < 0)
+		return errno;
+	e = how == MT_LOCK_NONE ? 0 : mt_os_fd_lock(own, how, false);
+	if (!e && dup3(own, fd, O_CLOEXEC) < 0)
+		e = errno;
+	close(own);
+	return e;
 }

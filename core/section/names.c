@@ -164,6 +164,13 @@ static int open_existing(const struct mt_name *n, struct mt_name_info *info, int
 		if ((e = mt_os_shm_open(n->shm, false, &fd)))
 			return e;
 		e = read_header(n, fd, info);
+		/* Windows destroys an object with its last handle, also when a
+		 * process dies without closing it; here its file stays. Nobody
+		 * else holding a lock on it means nobody has it: it goes now. */
+		if (!e && mt_os_fd_lock(fd, MT_LOCK_EXCLUSIVE, false) == 0) {
+			mt_os_shm_unlink(n->shm);
+			e = ENOENT;
+		}
 		if (!e) {
 			*out = fd;
 			return 0;

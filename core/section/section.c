@@ -63,6 +63,18 @@ static void section_destroy(struct mt_object *obj)
 	free(s);
 }
 
+/* The child inherits the handles, and with them the parent's open file
+ * descriptions of named objects: closing the child's last handle would
+ * find only shared locks of its own description and unlink a name the
+ * parent still uses. Each named object gets a description of the child's
+ * own. Best effort: without /proc the child shares the parent's. */
+void mt_section_after_fork(void)
+{
+	for (struct mt_section *s = mt_sections; s; s = s->next)
+		if (s->shm_name)
+			mt_os_fd_own(s->fd, MT_LOCK_SHARED);
+}
+
 DWORD mt_section_ref(HANDLE h, struct mt_section **out, DWORD *access)
 {
 	struct mt_object *obj;
