@@ -53,16 +53,27 @@ if [ "${VALGRIND:-0}" = 1 ]; then
 	export TL_VALGRIND CK_TIMEOUT_MULTIPLIER
 fi
 
+# Each suite's output is kept so that a failure is summed up at the end,
+# where a CI log that shows only its tail still has the reason.
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
 failed=""
 for bin in "$@"; do
 	name=$(basename "$bin")
 	echo "== $name"
-	if ! $runner "$bin"; then
+	# dash has no pipefail: the suite's status goes through a file.
+	{ $runner "$bin"; echo $? >"$logs/$name.rc"; } 2>&1 | tee "$logs/$name"
+	if [ "$(cat "$logs/$name.rc")" != 0 ]; then
 		failed="$failed $name"
 	fi
 done
 
 if [ -n "$failed" ]; then
+	for name in $failed; do
+		echo "-- $name: failed checks and memcheck errors"
+		grep -E ':[FE]:|ERROR SUMMARY: [1-9]|^==[0-9]+== (Invalid|Conditional|Use of|Syscall param|Mismatched|[0-9,]+ bytes in .* definitely)|Timeout|Received signal' \
+			"$logs/$name" | head -40
+	done
 	echo "FAILED suites:$failed ($build)"
 	exit 1
 fi
