@@ -338,18 +338,21 @@ static DWORD open_pool(void)
 	return 0;
 }
 
-/* Picks n free frames (lowest first), growing the tables. Pool lock held. */
-static DWORD pick(uint64_t *pfns, size_t n)
+/* Picks up to n free frames (lowest first), growing the tables; *found
+ * is n unless the tables are wrong. Pool lock held. */
+static DWORD pick(uint64_t *pfns, size_t n, size_t *found)
 {
 	DWORD err;
+	size_t k = 0;
 
 	mt_vm_lock();
 	mt_vm_change_begin();
 	/* cap >= allocated + n leaves n free frames, all at or above hint. */
 	err = grow_tables(pool.rec.allocated + n);
-	for (size_t i = pool.hint, k = 0; !err && k < n && i < pool.cap; i++)
+	for (size_t i = pool.hint; !err && k < n && i < pool.cap; i++)
 		if (!mt_bit(pool.owned, i))
 			pfns[k++] = i + 1;
+	*found = k;
 	memapi_root.awe = &pool.rec;
 	mt_vm_change_end();
 	mt_vm_unlock();
@@ -393,7 +396,7 @@ static DWORD allocate(size_t want, DWORD node, uint64_t *pfns, size_t *got)
 	int e = 0;
 
 	pthread_mutex_lock(&pool.lock);
-	if (!(err = open_pool()) && !(err = pick(pfns, want))) {
+	if (!(err = open_pool()) && !(err = pick(pfns, want, &want))) {
 		e = mt_os_fd_grow(pool.fd, (uint64_t)pool.cap * mt_os.page_size);
 		*got = e ? 0 : give_memory(pfns, want, node, &e);
 		take(pfns, *got);
@@ -467,8 +470,11 @@ static DWORD release_frames(const uint64_t *pfns, size_t n, size_t *done)
 	mt_vm_change_end();
 	mt_vm_unlock();
 	/* Not owned any more, so nobody maps them: give the memory back. */
-	for (size_t i = 0; i < k; i++)
-		mt_os_fd_punch(pool.fd, frame_off(pfns[i]), mt_os.page_size);
+	for (size_t i = 0, j; i < k; i = j) {
+		for (j = i + 1; j < k && pfns[j] == pfns[j - 1] + 1; j++)
+			;
+		mt_os_fd_punch(pool.fd, frame_off(pfns[i]), (j - i) * mt_os.page_size);
+	}
 	pthread_mutex_unlock(&pool.lock);
 	*done = k;
 	return err ? err : k < n ? ERROR_INVALID_PARAMETER : 0;
