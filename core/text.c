@@ -62,14 +62,31 @@ DWORD mt_utf16_to_utf8(LPCWSTR s, char **out)
 	return 0;
 }
 
-/* UTF-16 units needed for a UTF-8 string (invalid bytes count as one). */
+/* The code point at *p, which moves past it. A byte that starts no valid
+ * sequence (a stray continuation byte, say) and a sequence cut short read
+ * as U+FFFD, one unit. */
+static long decode_utf8(const unsigned char **p)
+{
+	long c = *(*p)++;
+	int more = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : c >= 0xc0 ? 1 : 0;
+
+	if ((c & 0xc0) == 0x80 || c >= 0xf8)
+		return 0xfffd;
+	if (more)
+		c &= 0x3f >> more;
+	for (; more && (**p & 0xc0) == 0x80; more--)
+		c = c << 6 | (*(*p)++ & 0x3f);
+	return more || c > 0x10ffff ? 0xfffd : c;      /* cut short, or too big */
+}
+
+/* UTF-16 units needed for a UTF-8 string: the converter's own count. */
 static size_t units(const char *s)
 {
+	const unsigned char *p = (const unsigned char *)s;
 	size_t n = 0;
 
-	for (; *s; s++)
-		if (((unsigned char)*s & 0xc0) != 0x80)
-			n += ((unsigned char)*s >= 0xf0) ? 2 : 1;
+	while (*p)
+		n += decode_utf8(&p) >= 0x10000 ? 2 : 1;
 	return n;
 }
 
@@ -81,13 +98,8 @@ size_t mt_utf8_to_utf16(const char *s, WCHAR *out, size_t room)
 	if (!out || room <= need)
 		return need;
 	while (*p) {
-		long c = *p++;
-		int more = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : c >= 0xc0 ? 1 : 0;
+		long c = decode_utf8(&p);
 
-		if (more)
-			c &= 0x3f >> more;
-		while (more-- && (*p & 0xc0) == 0x80)
-			c = c << 6 | (*p++ & 0x3f);
 		if (c >= 0x10000) {
 			out[o++] = (WCHAR)(0xd800 + ((c - 0x10000) >> 10));
 			out[o++] = (WCHAR)(0xdc00 + ((c - 0x10000) & 0x3ff));

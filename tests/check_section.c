@@ -714,6 +714,49 @@ START_TEST(test_GetMappedFileName__file_view_and_others)
 }
 END_TEST
 
+/* A file name that is not valid UTF-8: every bad byte becomes U+FFFD,
+ * and the wide answer is exactly as long as counted. */
+START_TEST(test_GetMappedFileNameW__name_with_invalid_utf8)
+{
+	char path[300];
+	WCHAR wname[300];
+	HANDLE f, h;
+	char *p;
+	DWORD n;
+	size_t base;
+	int fd;
+
+	snprintf(path, sizeof path, "%s.\x80\xbf\xf0\x9f\x98\x80\xe2\x82", tmp_path);
+	base = strlen(tmp_path) + 1;
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, "x", 1), 1);
+	close(fd);
+	f = CreateFileA(path, GENERIC_READ, 0, NULL, OPEN_EXISTING, 0, NULL);
+	ck_assert_ptr_ne(f, INVALID_HANDLE_VALUE);
+	h = CreateFileMappingA(f, NULL, PAGE_READONLY, 0, 0, NULL);
+	p = MapViewOfFile(h, FILE_MAP_READ, 0, 0, 0);
+	ck_assert_ptr_nonnull(p);
+	n = GetMappedFileNameW(GetCurrentProcess(), p, wname, 300);
+	/* two stray bytes, one surrogate pair, one cut-short sequence */
+	ck_assert_uint_eq(n, base + 5);
+	ck_assert_uint_eq(wname[base], 0xfffd);
+	ck_assert_uint_eq(wname[base + 1], 0xfffd);
+	ck_assert_uint_eq(wname[base + 2], 0xd83d);
+	ck_assert_uint_eq(wname[base + 3], 0xde00);
+	ck_assert_uint_eq(wname[base + 4], 0xfffd);
+	ck_assert_uint_eq(wname[n], 0);
+	SetLastError(0);
+	ck_assert_uint_eq(GetMappedFileNameW(GetCurrentProcess(), p, wname, (DWORD)base + 3),
+	                  base + 3);
+	ck_assert_last_error(ERROR_INSUFFICIENT_BUFFER);
+	UnmapViewOfFile(p);
+	CloseHandle(h);
+	CloseHandle(f);
+	unlink(path);
+}
+END_TEST
+
 START_TEST(test_GetMappedFileName__image_of_the_process)
 {
 	char name[512], exe[512];
@@ -1381,6 +1424,7 @@ static Suite *make_section_suite(void)
 	tcase_add_test(f, test_FlushViewOfFile__data_survives_kill);
 	tcase_add_test(f, test_GetMappedFileName__file_view_and_others);
 	tcase_add_test(f, test_GetMappedFileName__image_of_the_process);
+	tcase_add_test(f, test_GetMappedFileNameW__name_with_invalid_utf8);
 	tcase_add_test(f, test_CreateFileMapping__sec_image_maps_elf_segments);
 	tcase_add_test(f, test_CreateFileMapping__sec_image_rejects_other_formats);
 	suite_add_tcase(s, f);
