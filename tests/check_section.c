@@ -326,6 +326,28 @@ END_TEST
 
 /* Executable views: every call target valid, none with
  * FILE_MAP_TARGETS_INVALID (or PAGE_TARGETS_INVALID for MapViewOfFile3). */
+/* FILE_MAP_ALL_ACCESS holds the bit of FILE_MAP_COPY, yet maps a shared
+ * read-write view; FILE_MAP_COPY with FILE_MAP_READ is a read-only view. */
+START_TEST(test_MapViewOfFile__all_access_is_shared_read_write)
+{
+	HANDLE h = pagefile(RW, TL_PAGE, NULL);
+	char *all = MapViewOfFile(h, FILE_MAP_ALL_ACCESS, 0, 0, 0);
+	char *other = MapViewOfFile(h, FILE_MAP_READ, 0, 0, 0);
+	char *ro = MapViewOfFile(h, FILE_MAP_COPY | FILE_MAP_READ, 0, 0, 0);
+
+	ck_assert_ptr_nonnull(all);
+	ck_assert_uint_eq(tl_query(all).Protect, PAGE_READWRITE);
+	ck_assert_uint_eq(tl_query(all).AllocationProtect, PAGE_READWRITE);
+	strcpy(all, "shared");
+	ck_assert_str_eq(other, "shared");
+	ck_assert_uint_eq(tl_query(ro).Protect, PAGE_READONLY);
+	UnmapViewOfFile(all);
+	UnmapViewOfFile(other);
+	UnmapViewOfFile(ro);
+	CloseHandle(h);
+}
+END_TEST
+
 START_TEST(test_MapViewOfFile__targets_invalid)
 {
 	HANDLE h = pagefile(PAGE_EXECUTE_READWRITE, TL_GRAN, NULL);
@@ -773,6 +795,37 @@ END_TEST
 
 /* ---- SEC_IMAGE ---- */
 
+/* The kernel's permissions of the mapping holding a ("r-xp" without the
+ * last letter), from /proc/self/maps. */
+static const char *kernel_perms(const void *a)
+{
+	static char perms[8];
+	char line[512];
+	FILE *f = fopen("/proc/self/maps", "r");
+	unsigned long lo, hi;
+
+	strcpy(perms, "?");
+	while (f && fgets(line, sizeof line, f))
+		if (sscanf(line, "%lx-%lx %4s", &lo, &hi, perms) == 3 &&
+		    (uintptr_t)a >= lo && (uintptr_t)a < hi)
+			break;
+	if (f)
+		fclose(f);
+	perms[3] = 0;
+	return perms;
+}
+
+static const char *perms_of(DWORD protect)
+{
+	switch (protect) {
+	case PAGE_READONLY: case PAGE_WRITECOPY:            return "r--";
+	case PAGE_READWRITE:                                 return "rw-";
+	case PAGE_EXECUTE_READ: case PAGE_EXECUTE_WRITECOPY: return "r-x";
+	case PAGE_EXECUTE_READWRITE:                         return "rwx";
+	default:                                             return "---";
+	}
+}
+
 START_TEST(test_CreateFileMapping__sec_image_maps_elf_segments)
 {
 	HANDLE f = CreateFileA("/proc/self/exe", GENERIC_READ, 0, NULL, OPEN_EXISTING, 0, NULL);
@@ -794,6 +847,12 @@ START_TEST(test_CreateFileMapping__sec_image_maps_elf_segments)
 		ck_assert_uint_eq(m.AllocationProtect, PAGE_EXECUTE_WRITECOPY);
 		saw_exec |= m.Protect == PAGE_EXECUTE_READ;
 		saw_ro |= m.Protect == PAGE_READONLY;
+		/* The kernel enforces what VirtualQuery says (copy-on-write pages
+		 * stay read-only until written). */
+		if (m.State == MEM_COMMIT)
+			ck_assert_msg(!strcmp(kernel_perms(a), perms_of(m.Protect)),
+			              "%p: kernel %s for protection %#lx", (void *)a, kernel_perms(a),
+			              (unsigned long)m.Protect);
 	}
 	ck_assert(saw_exec && saw_ro);
 	ck_assert_uint_gt(GetMappedFileNameA(GetCurrentProcess(), p, name, sizeof name), 0);
@@ -1403,6 +1462,7 @@ static Suite *make_section_suite(void)
 	tcase_add_test(v, test_MapViewOfFile__view_larger_than_section);
 	tcase_add_test(v, test_MapViewOfFile__bad_handles);
 	tcase_add_test(v, test_MapViewOfFile__copy_on_write_protection_changes);
+	tcase_add_test(v, test_MapViewOfFile__all_access_is_shared_read_write);
 	tcase_add_test(v, test_MapViewOfFile__targets_invalid);
 	tcase_add_test(v, test_MapViewOfFile2__forms_and_failures);
 	tcase_add_test(v, test_UnmapViewOfFile__any_address_inside);

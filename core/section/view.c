@@ -39,17 +39,20 @@ static bool is_copy(DWORD p)
 	return p & WRITECOPY_BITS;
 }
 
-/* MapViewOfFile's FILE_MAP_* access as a page protection, 0 if invalid. */
+/* MapViewOfFile's FILE_MAP_* access as a page protection, 0 if invalid.
+ * FILE_MAP_COPY (1) is also SECTION_QUERY, part of FILE_MAP_ALL_ACCESS: it
+ * means copy-on-write only without the write and read rights, as on
+ * Windows, where FILE_MAP_ALL_ACCESS maps a shared read-write view. */
 static DWORD protect_from_access(DWORD access)
 {
 	bool x = access & FILE_MAP_EXECUTE;
 
-	if (access & FILE_MAP_COPY)
-		return x ? PAGE_EXECUTE_WRITECOPY : PAGE_WRITECOPY;
 	if (access & FILE_MAP_WRITE)
 		return x ? PAGE_EXECUTE_READWRITE : PAGE_READWRITE;
 	if (access & FILE_MAP_READ)
 		return x ? PAGE_EXECUTE_READ : PAGE_READONLY;
+	if (access & FILE_MAP_COPY)
+		return x ? PAGE_EXECUTE_WRITECOPY : PAGE_WRITECOPY;
 	return x ? PAGE_EXECUTE : 0;
 }
 
@@ -334,12 +337,15 @@ static DWORD add_region(struct mt_view *v, uintptr_t base, size_t span)
 	return err;
 }
 
+/* Gives the kernel the pages' recorded protection where the mapping was
+ * made with another: SEC_RESERVE views (reserved pages inaccessible) and
+ * images (mapped writable to clear the ends of their segments). */
 static DWORD apply_committed(struct mt_view *v)
 {
 	struct mt_region *r = v->region;
 	int e;
 
-	if (!v->section->committed || v->section->image)
+	if (!v->section->committed && !v->section->image)
 		return 0;
 	e = mt_vm_sync(r, 0, mt_pages(r->rec.size));
 	return e ? mt_error_from_errno(e) : 0;
