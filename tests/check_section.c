@@ -890,6 +890,11 @@ START_TEST(test_CreateFileMapping__second_create_opens_same_object)
 	b = CreateFileMappingA(INVALID_HANDLE_VALUE, NULL, RW, 0, 2 * TL_GRAN, name);
 	ck_assert_ptr_nonnull(b);
 	ck_assert_last_error(ERROR_ALREADY_EXISTS);
+	/* The request is checked before the name is looked up. */
+	ck_assert_null_error(CreateFileMappingA(INVALID_HANDLE_VALUE, NULL, PAGE_NOACCESS, 0, TL_PAGE,
+	                                        name), ERROR_INVALID_PARAMETER);
+	ck_assert_null_error(CreateFileMappingA(INVALID_HANDLE_VALUE, NULL, RW, 0, 0, name),
+	                     ERROR_INVALID_PARAMETER);
 	pa = MapViewOfFile(a, FILE_MAP_WRITE, 0, 0, 0);
 	pb = MapViewOfFile(b, FILE_MAP_READ, 0, 0, 0);
 	ck_assert_uint_eq(tl_query(pb).RegionSize, TL_PAGE);    /* the first size holds */
@@ -1189,6 +1194,11 @@ START_TEST(test_CreateFileMapping__sec_large_pages)
 	                                        (DWORD)lp + TL_PAGE, NULL), ERROR_INVALID_PARAMETER);
 	ck_assert_null_error(CreateFileMappingA(INVALID_HANDLE_VALUE, NULL, lp_rw, 0, (DWORD)lp,
 	                                        uname_("Local\\", "huge")), ERROR_NOT_SUPPORTED);
+	/* "" is no name, here as everywhere. */
+	h = CreateFileMappingA(INVALID_HANDLE_VALUE, NULL, lp_rw, 0, (DWORD)lp, "");
+	ck_assert(h || GetLastError() == ERROR_NO_SYSTEM_RESOURCES);
+	if (h)
+		CloseHandle(h);
 	if (old == 0 && geteuid() == 0)
 		tl_set_hugepages(2);
 	h = CreateFileMappingA(INVALID_HANDLE_VALUE, NULL, lp_rw, 0, (DWORD)lp, NULL);

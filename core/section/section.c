@@ -123,7 +123,7 @@ static bool writable(DWORD p)
 	return p == PAGE_READWRITE || p == PAGE_EXECUTE_READWRITE;
 }
 
-static DWORD check_attributes(const struct create_req *rq)
+static DWORD check_attributes(const struct create_req *rq, bool named)
 {
 	DWORD a = rq->attributes;
 	bool pagefile = rq->file == INVALID_HANDLE_VALUE;
@@ -140,7 +140,7 @@ static DWORD check_attributes(const struct create_req *rq)
 		return ERROR_INVALID_PARAMETER;
 	if (pagefile && !rq->size)
 		return ERROR_INVALID_PARAMETER;
-	if ((a & SEC_LARGE_PAGES) && rq->name)
+	if ((a & SEC_LARGE_PAGES) && named)
 		return ERROR_NOT_SUPPORTED;     /* named data lives in /dev/shm: no huge pages */
 	return 0;
 }
@@ -369,8 +369,10 @@ static DWORD create(const struct create_req *rq, HANDLE *out, bool *existed)
 	*existed = false;
 	if (!rq->file)
 		return ERROR_INVALID_HANDLE;
-	if ((err = mt_name_parse(rq->name, &n, &named)))
+	if ((err = mt_name_parse(rq->name, &n, &named)) || (err = check_attributes(rq, named)))
 		return err;
+	/* Checked before the name, as Windows does: an existing object is
+	 * returned only to a valid request. */
 	if (named) {
 		mt_vm_lock();
 		old = find_named(n.shm);
@@ -382,8 +384,6 @@ static DWORD create(const struct create_req *rq, HANDLE *out, bool *existed)
 		mt_section_put(old);
 		return err;
 	}
-	if ((err = check_attributes(rq)))
-		return err;
 	if (!(s = section_new(rq)))
 		return ERROR_NOT_ENOUGH_MEMORY;
 	err = rq->file == INVALID_HANDLE_VALUE ? from_pagefile(s, rq) : from_file(s, rq);
