@@ -929,6 +929,17 @@ static int run_child_open(const char *name)
 	return st;
 }
 
+/* The same child, asked only to open the name: its exit status. */
+static int run_child_open_plain(const char *name)
+{
+	char arg[1200];
+	int st;
+
+	snprintf(arg, sizeof arg, "plain:%s", name);
+	st = run_child_open(arg);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
 START_TEST(test_OpenFileMapping__other_process_sees_same_bytes)
 {
 	const char *name = uname_("Global\\", "xproc");
@@ -948,6 +959,12 @@ END_TEST
 /* The child side of the test above (main() runs it). */
 static int child_open(const char *name)
 {
+	if (!strncmp(name, "plain:", 6)) {      /* only open it */
+		HANDLE o = OpenFileMappingA(FILE_MAP_READ, FALSE, name + 6);
+
+		return o && CloseHandle(o) ? 0 : 3;
+	}
+
 	HANDLE h = OpenFileMappingA(FILE_MAP_ALL_ACCESS, FALSE, name);
 	char *p = h ? MapViewOfFile(h, FILE_MAP_WRITE, 0, 0, 0) : NULL;
 
@@ -1072,6 +1089,20 @@ END_TEST
 
 START_TEST(test_OpenFileMapping__errors)
 {
+	static char longest[1100], too_long[1100];
+	HANDLE h;
+
+	/* 1000 bytes with the namespace prefix (counted as Global\'s). */
+	snprintf(longest, sizeof longest, "Local\\%d-", (int)getpid());
+	memset(longest + strlen(longest), 'n', 999 - strlen(longest));   /* 993 after the prefix */
+	snprintf(too_long, sizeof too_long, "%sn", longest);
+	h = pagefile(RW, TL_PAGE, longest);
+	ck_assert_null_error(OpenFileMappingA(FILE_MAP_READ, FALSE, too_long),
+	                     ERROR_FILENAME_EXCED_RANGE);
+	ck_assert_null_error(CreateFileMappingA(INVALID_HANDLE_VALUE, NULL, RW, 0, TL_PAGE, too_long),
+	                     ERROR_FILENAME_EXCED_RANGE);
+	ck_assert_int_eq(run_child_open_plain(longest), 0);   /* another program finds it */
+	CloseHandle(h);
 	ck_assert_null_error(OpenFileMappingA(FILE_MAP_READ, FALSE, NULL), ERROR_INVALID_PARAMETER);
 	ck_assert_null_error(OpenFileMappingA(FILE_MAP_READ, FALSE, uname_("Local\\", "never")),
 	                     ERROR_FILE_NOT_FOUND);

@@ -77,7 +77,8 @@ DWORD mt_name_parse(const char *name, struct mt_name *out, bool *named)
 		return ERROR_PATH_NOT_FOUND;
 	if (!*rest)
 		return ERROR_INVALID_NAME;
-	if (strlen(rest) > MAX_NAME_BYTES)
+	/* The header keeps the whole name, prefix included. */
+	if (strlen(rest) + strlen("Global\\") > MAX_NAME_BYTES)
 		return ERROR_FILENAME_EXCED_RANGE;
 	snprintf(out->full, sizeof out->full, "%s\\%s", out->global ? "Global" : "Local", rest);
 	/* Local names are per user; Global ones shared, but still owner-only. */
@@ -115,7 +116,7 @@ static DWORD write_header(int fd, const struct mt_name *n, const struct mt_name_
 	h.file = info->file;
 	h.dev = info->dev;
 	h.ino = info->ino;
-	snprintf(h.name, sizeof h.name, "%.1000s", n->full);
+	snprintf(h.name, sizeof h.name, "%.*s", MAX_NAME_BYTES, n->full);   /* fits: see parse */
 	snprintf(h.path, sizeof h.path, "%s", info->path);
 	if (mt_os_fd_grow(fd, MT_NAME_HEADER + (info->file ? 0 : info->size)))
 		return ERROR_DISK_FULL;
