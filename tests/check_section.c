@@ -993,6 +993,74 @@ START_TEST(test_OpenFileMapping__gone_with_last_handle_and_view)
 }
 END_TEST
 
+/* Processes racing to create one name: one makes it, the others open
+ * it, none fails or gets a second object. */
+START_TEST(test_CreateFileMapping__creators_race)
+{
+	enum { N = 8 };
+	const char *name = uname_("Local\\", "race");
+	int go[2], hold[2], made = 0, opened = 0;
+	pid_t pid[N];
+	HANDLE h;
+	long *count;
+
+	ck_assert_int_eq(pipe(go), 0);
+	ck_assert_int_eq(pipe(hold), 0);
+	for (int i = 0; i < N; i++) {
+		if ((pid[i] = fork()) == 0) {
+			char c;
+			HANDLE s;
+			long *v;
+			DWORD err;
+
+			close(go[1]);
+			close(hold[1]);
+			if (read(go[0], &c, 1) != 0)     /* released together */
+				_exit(3);
+			s = CreateFileMappingA(INVALID_HANDLE_VALUE, NULL, RW, 0, TL_PAGE, name);
+			err = GetLastError();
+			v = s ? MapViewOfFile(s, FILE_MAP_WRITE, 0, 0, 0) : NULL;
+			if (!v)
+				_exit(2);
+			__atomic_fetch_add(v, 1, __ATOMIC_SEQ_CST);
+			if (read(hold[0], &c, 1) != 0)   /* keep it until all are done */
+				_exit(3);
+			_exit(err == ERROR_ALREADY_EXISTS ? 1 : err == 0 ? 0 : 2);
+		}
+	}
+	close(go[0]);
+	close(hold[0]);
+	close(go[1]);
+	/* Every child has it (or failed) once the count is N. */
+	for (int tries = 0; tries < 2000; tries++) {
+		h = OpenFileMappingA(FILE_MAP_READ, FALSE, name);
+		count = h ? MapViewOfFile(h, FILE_MAP_READ, 0, 0, 0) : NULL;
+		if (count && __atomic_load_n(count, __ATOMIC_SEQ_CST) == N)
+			break;
+		if (count)
+			UnmapViewOfFile(count);
+		if (h)
+			CloseHandle(h);
+		count = NULL;
+		usleep(5000);
+	}
+	close(hold[1]);
+	for (int i = 0; i < N; i++) {
+		int st;
+
+		ck_assert_int_eq(waitpid(pid[i], &st, 0), pid[i]);
+		ck_assert(WIFEXITED(st) && WEXITSTATUS(st) <= 1);
+		made += WEXITSTATUS(st) == 0;
+		opened += WEXITSTATUS(st) == 1;
+	}
+	ck_assert_ptr_nonnull(count);
+	ck_assert_int_eq(made, 1);
+	ck_assert_int_eq(opened, N - 1);
+	UnmapViewOfFile(count);
+	CloseHandle(h);
+}
+END_TEST
+
 /* A fork child's handles are its own: closing them leaves the parent's
  * object (and its name) alone. */
 START_TEST(test_CreateFileMapping__fork_child_closing_keeps_name)
@@ -1535,6 +1603,7 @@ static Suite *make_section_suite(void)
 	tcase_add_test(n, test_OpenFileMapping__other_process_sees_same_bytes);
 	tcase_add_test(n, test_OpenFileMapping__gone_with_last_handle_and_view);
 	tcase_add_test(n, test_CreateFileMapping__fork_child_closing_keeps_name);
+	tcase_add_test(n, test_CreateFileMapping__creators_race);
 	tcase_add_test(n, test_CreateFileMapping__object_of_dead_process_is_gone);
 	tcase_add_test(n, test_OpenFileMapping__rights_of_the_handle);
 	tcase_add_test(n, test_OpenFileMapping__errors);

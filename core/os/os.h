@@ -115,6 +115,8 @@ int  mt_os_memfd(const char *name, uint64_t size, bool huge, int *out);
  * owner-only (EEXIST otherwise). Never follows a symlink. */
 int  mt_os_shm_open(const char *name, bool create, int *out);
 int  mt_os_shm_unlink(const char *name);
+/* /dev/shm/from takes the name to in one step; EEXIST if to exists. */
+int  mt_os_shm_publish(const char *from, const char *to);
 /* 0 when /dev/shm/name is still the object open on fd, else ENOENT. */
 int  mt_os_shm_same(int fd, const char *name);
 

@@ -199,3 +199,23 @@ int mt_os_fd_own(int fd, int how)
 	close(own);
 	return e;
 }
+
+/* /dev/shm/from becomes /dev/shm/to in one step, unless to exists (EEXIST). */
+int mt_os_shm_publish(const char *from, const char *to)
+{
+	char a[512], b[512];
+	int e;
+
+	if ((e = shm_path(from, a, sizeof a)) || (e = shm_path(to, b, sizeof b)))
+		return e;
+	if (!renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_NOREPLACE))
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return errno;
+	/* A file system without RENAME_NOREPLACE: link fails as well if to
+	 * exists, and is as atomic. */
+	if (link(a, b))
+		return errno;
+	unlink(a);
+	return 0;
+}

@@ -6,6 +6,7 @@
 #include "section.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -129,8 +130,8 @@ static DWORD write_header(int fd, const struct mt_name *n, const struct mt_name_
 	return 0;
 }
 
-/* 0 and the header, ENOENT when the object is being removed or was left
- * half made by a creator that died (removed here if nobody uses it). */
+/* 0 and the header, ENOENT when the object is being removed or has no
+ * header (not made by this release: removed here if nobody uses it). */
 static int read_header(const struct mt_name *n, int fd, struct mt_name_info *info)
 {
 	struct header h;
@@ -193,23 +194,40 @@ DWORD mt_name_open(const struct mt_name *n, struct mt_name_info *info, int *fd)
 	return e ? name_error(e) : 0;
 }
 
+/* A new object is made under a name of its own, header and all, and then
+ * takes its name in one step: openers never find it half made. The
+ * temporary name ("memapi.new.") cannot be a real one, which has a uid or
+ * G after "memapi.". 0 and *fd; EEXIST when the name is taken; else an
+ * errno, or *err for a header that could not be written. */
+static int make_new(const struct mt_name *n, const struct mt_name_info *info, int *fd,
+                    DWORD *err)
+{
+	static atomic_uint seq;
+	char tmp[64];
+	int e;
+
+	snprintf(tmp, sizeof tmp, "memapi.new.%d.%u", (int)getpid(), atomic_fetch_add(&seq, 1));
+	if ((e = mt_os_shm_open(tmp, true, fd)))
+		return e;
+	mt_os_fd_lock(*fd, MT_LOCK_SHARED, false);      /* a fresh file: cannot fail */
+	if ((*err = write_header(*fd, n, info)) || (e = mt_os_shm_publish(tmp, n->shm))) {
+		mt_os_shm_unlink(tmp);
+		close(*fd);
+	}
+	return e;
+}
+
 DWORD mt_name_create(const struct mt_name *n, struct mt_name_info *info, int *fd,
                      bool *existed)
 {
-	DWORD err;
+	DWORD err = 0;
 	int e;
 
 	for (int tries = 0; tries < 64; tries++) {
-		e = mt_os_shm_open(n->shm, true, fd);
+		e = make_new(n, info, fd, &err);
+		if (err)
+			return err;
 		if (!e) {
-			/* Held exclusively while the header is written: openers wait. */
-			mt_os_fd_lock(*fd, MT_LOCK_EXCLUSIVE, false);
-			if ((err = write_header(*fd, n, info))) {
-				mt_os_shm_unlink(n->shm);
-				close(*fd);
-				return err;
-			}
-			mt_os_fd_lock(*fd, MT_LOCK_SHARED, false);
 			*existed = false;
 			return 0;
 		}
