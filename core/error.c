@@ -45,6 +45,11 @@ DWORD mt_error_from_errno(int err)
 	case ENOSYS:
 	case ENOTSUP: return ERROR_NOT_SUPPORTED;
 	case EBADF:   return ERROR_INVALID_HANDLE;
+	case EMFILE:
+	case ENFILE:  return ERROR_TOO_MANY_OPEN_FILES;
+	case ENOSPC:
+	case EFBIG:   return ERROR_DISK_FULL;
+	case EIO:     return ERROR_IO_DEVICE;
 	default:      return ERROR_INVALID_PARAMETER;
 	}
 }

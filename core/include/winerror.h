@@ -80,6 +80,7 @@ extern "C" {
 #define ERROR_UNRECOGNIZED_VOLUME           1005
 #define ERROR_FILE_INVALID                  1006
 #define ERROR_NO_UNICODE_TRANSLATION        1113
+#define ERROR_IO_DEVICE                     1117
 #define ERROR_DLL_INIT_FAILED               1114
 #define ERROR_MAPPED_ALIGNMENT              1132
 #define ERROR_NOT_FOUND                     1168
