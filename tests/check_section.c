@@ -738,6 +738,63 @@ END_TEST
 
 /* A file name that is not valid UTF-8: every bad byte becomes U+FFFD,
  * and the wide answer is exactly as long as counted. */
+/* CreateFileMapping of a name another process holds returns that object
+ * and uses nothing of the request: the caller's file is not touched. */
+START_TEST(test_CreateFileMapping__other_process_name_ignores_request)
+{
+	const char *name = uname_("Local\\", "theirs");
+	int ready[2], hold[2];
+	HANDLE f, h, img;
+	char *p, c;
+	pid_t pid;
+	int st;
+
+	ck_assert_int_eq(pipe(ready), 0);
+	ck_assert_int_eq(pipe(hold), 0);
+	if ((pid = fork()) == 0) {
+		HANDLE o = CreateFileMappingA(INVALID_HANDLE_VALUE, NULL, RW, 0, TL_PAGE, name);
+		char *v = o ? MapViewOfFile(o, FILE_MAP_WRITE, 0, 0, 0) : NULL;
+
+		close(hold[1]);
+		if (v)
+			strcpy(v, "theirs");
+		(void)!write(ready[1], "x", 1);
+		(void)!read(hold[0], &c, 1);
+		_exit(v ? 0 : 1);
+	}
+	close(hold[0]);
+	ck_assert_int_eq(read(ready[0], &c, 1), 1);
+	write_file("abc", 3);
+	f = open_file(GENERIC_READ | GENERIC_WRITE, OPEN_EXISTING);
+	h = CreateFileMappingA(f, NULL, RW, 0, (DWORD)(2 * TL_GRAN), name);
+	ck_assert_ptr_nonnull(h);
+	ck_assert_last_error(ERROR_ALREADY_EXISTS);
+	ck_assert_int_eq(file_size(), 3);
+	p = MapViewOfFile(h, FILE_MAP_READ, 0, 0, 0);
+	ck_assert_str_eq(p, "theirs");
+	ck_assert_uint_eq(tl_query(p).RegionSize, TL_PAGE);
+	UnmapViewOfFile(p);
+	/* Asking for an image under the name gives the object as it is. */
+	CloseHandle(f);
+	f = CreateFileA("/proc/self/exe", GENERIC_READ, 0, NULL, OPEN_EXISTING, 0, NULL);
+	img = CreateFileMappingA(f, NULL, PAGE_READONLY | SEC_IMAGE, 0, 0, name);
+	ck_assert_ptr_nonnull(img);
+	ck_assert_last_error(ERROR_ALREADY_EXISTS);
+	p = MapViewOfFile(img, FILE_MAP_READ, 0, 0, 0);
+	ck_assert_str_eq(p, "theirs");
+	ck_assert_uint_eq(tl_query(p).Type, MEM_MAPPED);
+	UnmapViewOfFile(p);
+	CloseHandle(img);
+	CloseHandle(h);
+	CloseHandle(f);
+	close(hold[1]);
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	close(ready[0]);
+	close(ready[1]);
+}
+END_TEST
+
 START_TEST(test_GetMappedFileNameW__name_with_invalid_utf8)
 {
 	char path[300];
@@ -1594,6 +1651,7 @@ static Suite *make_section_suite(void)
 	tcase_add_test(f, test_GetMappedFileName__file_view_and_others);
 	tcase_add_test(f, test_GetMappedFileName__image_of_the_process);
 	tcase_add_test(f, test_GetMappedFileNameW__name_with_invalid_utf8);
+	tcase_add_test(f, test_CreateFileMapping__other_process_name_ignores_request);
 	tcase_add_test(f, test_CreateFileMapping__sec_image_maps_elf_segments);
 	tcase_add_test(f, test_CreateFileMapping__sec_image_rejects_other_formats);
 	suite_add_tcase(s, f);

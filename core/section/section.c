@@ -313,7 +313,9 @@ static void fill_name_info(const struct mt_section *s, struct mt_name_info *info
 	}
 }
 
-/* Named pagefile data lives in the named object itself, after its header. */
+/* Named pagefile data lives in the named object itself, after its header.
+ * A creator that lost the race for the name to another process takes the
+ * other's object instead of its own. */
 static DWORD attach_name(struct mt_section *s, const struct mt_name *n, bool *existed)
 {
 	struct mt_name_info info;
@@ -330,9 +332,11 @@ static DWORD attach_name(struct mt_section *s, const struct mt_name *n, bool *ex
 			close(s->data_fd);
 		close(s->fd);
 		s->fd = fd;
-		s->rec.flags &= ~(uint32_t)MEMAPI_SECTION_FILE;
+		s->rec.flags &= ~(uint32_t)(MEMAPI_SECTION_FILE | MEMAPI_SECTION_IMAGE);
 		free((char *)s->rec.path);
 		s->rec.path = NULL;
+		free(s->image);
+		s->image = NULL;
 		return from_name_info(s, &info);
 	}
 	if (file) {
@@ -358,10 +362,48 @@ static DWORD register_section(struct mt_section *s, DWORD access, HANDLE *out)
 	return err;
 }
 
+/* A handle to the object with the parsed name: this process's section,
+ * or one made from another process's object; ERROR_FILE_NOT_FOUND when
+ * there is none. */
+static DWORD open_parsed(const struct mt_name *n, DWORD access, HANDLE *out)
+{
+	struct mt_section *s;
+	struct mt_name_info info;
+	DWORD err;
+
+	mt_vm_lock();
+	s = find_named(n->shm);
+	mt_vm_unlock();
+	if (s) {
+		err = mt_handle_create_access(&s->obj, access, out);
+		mt_section_put(s);
+		return err;
+	}
+	if (!(s = calloc(1, sizeof *s)))
+		return ERROR_NOT_ENOUGH_MEMORY;
+	mt_object_init(&s->obj, MT_OBJ_SECTION, section_destroy);
+	s->fd = s->data_fd = -1;
+	s->node = NUMA_NO_PREFERRED_NODE;
+	s->rec.magic = MEMAPI_SECTION_MAGIC;
+	s->rec.layout = MEMAPI_SECTION_LAYOUT;
+	err = mt_name_open(n, &info, &s->fd);
+	if (!err)
+		err = from_name_info(s, &info);
+	if (!err)
+		err = finish(s, n, true);
+	if (err) {
+		if (s->fd < 0)
+			s->shm_name = NULL;
+		mt_section_put(s);
+		return err;
+	}
+	return register_section(s, access, out);
+}
+
 /* Creates (or, by name, opens) a section; *existed when the name was taken. */
 static DWORD create(const struct create_req *rq, HANDLE *out, bool *existed)
 {
-	struct mt_section *s, *old = NULL;
+	struct mt_section *s;
 	struct mt_name n;
 	bool named;
 	DWORD err;
@@ -372,16 +414,10 @@ static DWORD create(const struct create_req *rq, HANDLE *out, bool *existed)
 	if ((err = mt_name_parse(rq->name, &n, &named)) || (err = check_attributes(rq, named)))
 		return err;
 	/* Checked before the name, as Windows does: an existing object is
-	 * returned only to a valid request. */
-	if (named) {
-		mt_vm_lock();
-		old = find_named(n.shm);
-		mt_vm_unlock();
-	}
-	if (old) {
-		*existed = true;
-		err = mt_handle_create_access(&old->obj, rq->access, out);
-		mt_section_put(old);
+	 * returned only to a valid request, and then nothing of the request
+	 * is used (the file is not touched). */
+	if (named && (err = open_parsed(&n, rq->access, out)) != ERROR_FILE_NOT_FOUND) {
+		*existed = !err;
 		return err;
 	}
 	if (!(s = section_new(rq)))
@@ -526,43 +562,13 @@ HANDLE WINAPI CreateFileMapping2(HANDLE File, SECURITY_ATTRIBUTES *SecurityAttri
 
 static DWORD open_named(const char *name, DWORD access, HANDLE *out)
 {
-	struct mt_section *s;
-	struct mt_name_info info;
 	struct mt_name n;
 	bool named;
 	DWORD err;
 
 	if ((err = mt_name_parse(name, &n, &named)))
 		return err;
-	if (!named)
-		return ERROR_INVALID_PARAMETER;
-	mt_vm_lock();
-	s = find_named(n.shm);
-	mt_vm_unlock();
-	if (s) {
-		err = mt_handle_create_access(&s->obj, access, out);
-		mt_section_put(s);
-		return err;
-	}
-	if (!(s = calloc(1, sizeof *s)))
-		return ERROR_NOT_ENOUGH_MEMORY;
-	mt_object_init(&s->obj, MT_OBJ_SECTION, section_destroy);
-	s->fd = s->data_fd = -1;
-	s->node = NUMA_NO_PREFERRED_NODE;
-	s->rec.magic = MEMAPI_SECTION_MAGIC;
-	s->rec.layout = MEMAPI_SECTION_LAYOUT;
-	err = mt_name_open(&n, &info, &s->fd);
-	if (!err)
-		err = from_name_info(s, &info);
-	if (!err)
-		err = finish(s, &n, true);
-	if (err) {
-		if (s->fd < 0)
-			s->shm_name = NULL;
-		mt_section_put(s);
-		return err;
-	}
-	return register_section(s, access, out);
+	return named ? open_parsed(&n, access, out) : ERROR_INVALID_PARAMETER;
 }
 
 static HANDLE open_handle(DWORD access, const char *name)
