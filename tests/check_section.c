@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -792,6 +793,53 @@ START_TEST(test_CreateFileMapping__other_process_name_ignores_request)
 	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	close(ready[0]);
 	close(ready[1]);
+}
+END_TEST
+
+/* Drops every capability of the calling process (root stays uid 0 but
+ * loses CAP_DAC_OVERRIDE): file permissions apply to it again. */
+static int drop_capabilities(void)
+{
+	struct { uint32_t version; int pid; } hdr = { 0x20080522, 0 };   /* _LINUX_CAPABILITY_VERSION_3 */
+	struct { uint32_t effective, permitted, inheritable; } data[2] = { { 0 } };
+
+	return (int)syscall(SYS_capset, &hdr, data);
+}
+
+/* A process that may only read the file of another process's writable
+ * section still opens it, for read-only and copy-on-write views. */
+START_TEST(test_OpenFileMapping__file_section_readable_only)
+{
+	const char *name = uname_("Local\\", "ronly");
+	HANDLE f, h;
+	char *p;
+	pid_t pid;
+	int st;
+
+	if (geteuid() != 0)
+		return;                 /* needs a writer the permissions do not bind */
+	write_file("shared file", 11);
+	chmod(tmp_path, 0444);
+	f = open_file(GENERIC_READ | GENERIC_WRITE, OPEN_EXISTING);   /* root may */
+	h = CreateFileMappingA(f, NULL, RW, 0, 0, name);
+	ck_assert_ptr_nonnull(h);
+	if ((pid = fork()) == 0) {
+		char self[PATH_MAX];
+		ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+
+		if (n <= 0)
+			_exit(9);
+		self[n] = 0;
+		execl(self, "check_section", "--child-read", name, (char *)NULL);
+		_exit(99);
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %#x", st);
+	p = MapViewOfFile(h, FILE_MAP_READ, 0, 0, 0);
+	ck_assert_str_eq(p, "shared file");       /* the child's copy stayed its own */
+	UnmapViewOfFile(p);
+	CloseHandle(h);
+	CloseHandle(f);
 }
 END_TEST
 
@@ -1652,6 +1700,7 @@ static Suite *make_section_suite(void)
 	tcase_add_test(f, test_GetMappedFileName__image_of_the_process);
 	tcase_add_test(f, test_GetMappedFileNameW__name_with_invalid_utf8);
 	tcase_add_test(f, test_CreateFileMapping__other_process_name_ignores_request);
+	tcase_add_test(f, test_OpenFileMapping__file_section_readable_only);
 	tcase_add_test(f, test_CreateFileMapping__sec_image_maps_elf_segments);
 	tcase_add_test(f, test_CreateFileMapping__sec_image_rejects_other_formats);
 	suite_add_tcase(s, f);
@@ -1677,9 +1726,34 @@ static Suite *make_section_suite(void)
 	return s;
 }
 
+/* --child-read: read and copy-on-write views work, a shared writable one
+ * is refused (the file is not writable for this process). */
+static int child_read(const char *name)
+{
+	/* After exec: root's capabilities come back with every exec. */
+	HANDLE h = drop_capabilities() ? NULL : OpenFileMappingA(FILE_MAP_ALL_ACCESS, FALSE, name);
+	char *r = h ? MapViewOfFile(h, FILE_MAP_READ, 0, 0, 0) : NULL;
+	char *c = h ? MapViewOfFile(h, FILE_MAP_COPY, 0, 0, 0) : NULL;
+	char *w = h ? MapViewOfFile(h, FILE_MAP_WRITE, 0, 0, 0) : NULL;
+	DWORD err = GetLastError();
+
+	if (!r || !c)
+		return 1;
+	if (strcmp(r, "shared file"))
+		return 2;
+	strcpy(c, "private");
+	if (w || err != ERROR_ACCESS_DENIED) {
+		fprintf(stderr, "child_read: write view %p, error %lu\n", (void *)w, (unsigned long)err);
+		return 3;
+	}
+	return strcmp(r, "shared file") ? 4 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 3 && !strcmp(argv[1], "--child-open"))
 		return child_open(argv[2]);
+	if (argc == 3 && !strcmp(argv[1], "--child-read"))
+		return child_read(argv[2]);
 	return tl_run(make_section_suite());
 }

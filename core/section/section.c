@@ -284,7 +284,14 @@ static DWORD from_name_info(struct mt_section *s, const struct mt_name_info *inf
 		return 0;
 	}
 	s->rec.flags |= MEMAPI_SECTION_FILE;
-	s->data_fd = open(info->path, (writable(info->protect) ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+	/* The file is this process's to open again: read-write for a writable
+	 * section, else (or when only reading is allowed) read-only, which
+	 * leaves this process's views read-only or copy-on-write. */
+	s->data_fd = -1;
+	if (writable(info->protect))
+		s->data_fd = open(info->path, O_RDWR | O_CLOEXEC);
+	if (s->data_fd < 0 && (!writable(info->protect) || errno == EACCES))
+		s->data_fd = open(info->path, O_RDONLY | O_CLOEXEC);
 	if (s->data_fd < 0)
 		return errno == EACCES ? ERROR_ACCESS_DENIED : ERROR_FILE_NOT_FOUND;
 	if (fstat(s->data_fd, &st) || (uint64_t)st.st_dev != info->dev ||
