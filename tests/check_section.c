@@ -325,8 +325,6 @@ START_TEST(test_MapViewOfFile__copy_on_write_protection_changes)
 }
 END_TEST
 
-/* Executable views: every call target valid, none with
- * FILE_MAP_TARGETS_INVALID (or PAGE_TARGETS_INVALID for MapViewOfFile3). */
 /* FILE_MAP_ALL_ACCESS holds the bit of FILE_MAP_COPY, yet maps a shared
  * read-write view; FILE_MAP_COPY with FILE_MAP_READ is a read-only view. */
 START_TEST(test_MapViewOfFile__all_access_is_shared_read_write)
@@ -349,6 +347,8 @@ START_TEST(test_MapViewOfFile__all_access_is_shared_read_write)
 }
 END_TEST
 
+/* Executable views: every call target valid, none with
+ * FILE_MAP_TARGETS_INVALID (or PAGE_TARGETS_INVALID for MapViewOfFile3). */
 START_TEST(test_MapViewOfFile__targets_invalid)
 {
 	HANDLE h = pagefile(PAGE_EXECUTE_READWRITE, TL_GRAN, NULL);
@@ -737,8 +737,6 @@ START_TEST(test_GetMappedFileName__file_view_and_others)
 }
 END_TEST
 
-/* A file name that is not valid UTF-8: every bad byte becomes U+FFFD,
- * and the wide answer is exactly as long as counted. */
 /* CreateFileMapping of a name another process holds returns that object
  * and uses nothing of the request: the caller's file is not touched. */
 START_TEST(test_CreateFileMapping__other_process_name_ignores_request)
@@ -843,6 +841,67 @@ START_TEST(test_OpenFileMapping__file_section_readable_only)
 }
 END_TEST
 
+/* Paging-file memory has no file in another process either: shared
+ * anonymous memory and named paging-file views. An image section opened
+ * by name from another process names its file. */
+START_TEST(test_GetMappedFileName__other_process)
+{
+	const char *pf_name = uname_("Local\\", "gmfpf");
+	char img_name[128], exe[PATH_MAX], name[PATH_MAX];
+	int ready[2], hold[2];
+	void *at[2];
+	HANDLE proc, img;
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	pid_t pid;
+	char c, *p;
+	int st;
+
+	ck_assert_int_gt(n, 0);
+	exe[n] = 0;
+	snprintf(img_name, sizeof img_name, "Local\\gmfimg-%d", (int)getpid());
+	ck_assert_int_eq(pipe(ready), 0);
+	ck_assert_int_eq(pipe(hold), 0);
+	if ((pid = fork()) == 0) {
+		HANDLE h = CreateFileMappingA(INVALID_HANDLE_VALUE, NULL, RW, 0, TL_PAGE, pf_name);
+		HANDLE f = CreateFileA("/proc/self/exe", GENERIC_READ, 0, NULL, OPEN_EXISTING, 0, NULL);
+		HANDLE i = CreateFileMappingA(f, NULL, PAGE_READONLY | SEC_IMAGE, 0, 0, img_name);
+		void *v[2] = { h ? MapViewOfFile(h, FILE_MAP_READ, 0, 0, 0) : NULL,
+		               mmap(NULL, TL_PAGE, PROT_READ, MAP_SHARED | MAP_ANONYMOUS, -1, 0) };
+
+		close(hold[1]);
+		if (!v[0] || !i || write(ready[1], v, sizeof v) != sizeof v)
+			_exit(1);
+		(void)!read(hold[0], &c, 1);
+		_exit(0);
+	}
+	close(hold[0]);
+	ck_assert_int_eq(read(ready[0], at, sizeof at), (ssize_t)sizeof at);
+	proc = OpenProcess(PROCESS_QUERY_INFORMATION, FALSE, (DWORD)pid);
+	ck_assert_ptr_nonnull(proc);
+	for (int k = 0; k < 2; k++) {
+		SetLastError(0);
+		ck_assert_uint_eq(GetMappedFileNameA(proc, at[k], name, sizeof name), 0);
+		ck_assert_last_error(ERROR_FILE_INVALID);
+	}
+	img = OpenFileMappingA(FILE_MAP_READ, FALSE, img_name);
+	ck_assert_ptr_nonnull(img);
+	p = MapViewOfFile(img, FILE_MAP_READ, 0, 0, 0);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_uint_eq(GetMappedFileNameA(GetCurrentProcess(), p, name, sizeof name), strlen(exe));
+	ck_assert_str_eq(name, exe);
+	UnmapViewOfFile(p);
+	CloseHandle(img);
+	CloseHandle(proc);
+	close(hold[1]);
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	close(ready[0]);
+	close(ready[1]);
+}
+END_TEST
+
+/* A file name that is not valid UTF-8: every bad byte becomes U+FFFD,
+ * and the wide answer is exactly as long as counted. */
 START_TEST(test_GetMappedFileNameW__name_with_invalid_utf8)
 {
 	char path[300];
@@ -1698,6 +1757,7 @@ static Suite *make_section_suite(void)
 	tcase_add_test(f, test_FlushViewOfFile__data_survives_kill);
 	tcase_add_test(f, test_GetMappedFileName__file_view_and_others);
 	tcase_add_test(f, test_GetMappedFileName__image_of_the_process);
+	tcase_add_test(f, test_GetMappedFileName__other_process);
 	tcase_add_test(f, test_GetMappedFileNameW__name_with_invalid_utf8);
 	tcase_add_test(f, test_CreateFileMapping__other_process_name_ignores_request);
 	tcase_add_test(f, test_OpenFileMapping__file_section_readable_only);

@@ -8,18 +8,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A kernel VMA name that is a file's path ("" otherwise). */
+/* A kernel VMA name that is a file's path ("" otherwise): not shared
+ * anonymous memory (shown as "/dev/zero (deleted)"), memfds, System V
+ * segments, nor the objects of named paging-file sections, which are
+ * paging-file memory as on Windows. */
 static void vma_path(const struct mt_vma *v, char *out, size_t room)
 {
 	const char *del = " (deleted)";
 	size_t n = strlen(v->name), dl = strlen(del);
 
 	out[0] = 0;
-	if (!v->inode || v->name[0] != '/' || !strncmp(v->name, "/memfd:", 7) ||
-	    !strncmp(v->name, "/SYSV", 5) || !strcmp(v->name, "/dev/zero"))
-		return;
 	if (n > dl && !strcmp(v->name + n - dl, del))
 		n -= dl;
+	if (!v->inode || v->name[0] != '/' || !strncmp(v->name, "/memfd:", 7) ||
+	    !strncmp(v->name, "/SYSV", 5) || (n == 9 && !strncmp(v->name, "/dev/zero", 9)) ||
+	    !strncmp(v->name, "/dev/shm/memapi.", 16))
+		return;
 	if (n >= room)
 		n = room - 1;
 	memcpy(out, v->name, n);

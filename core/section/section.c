@@ -297,11 +297,13 @@ static DWORD from_name_info(struct mt_section *s, const struct mt_name_info *inf
 	if (fstat(s->data_fd, &st) || (uint64_t)st.st_dev != info->dev ||
 	    (uint64_t)st.st_ino != info->ino)
 		return ERROR_FILE_NOT_FOUND;    /* the file was replaced since */
+	if (!(s->rec.path = strdup(info->path)))
+		return ERROR_NOT_ENOUGH_MEMORY;
 	if (info->attributes & SEC_IMAGE) {
 		s->rec.flags |= MEMAPI_SECTION_IMAGE;
 		return mt_image_parse(s->data_fd, (info->attributes & SEC_NOCACHE) != 0, &s->image);
 	}
-	return (s->rec.path = strdup(info->path)) ? 0 : ERROR_NOT_ENOUGH_MEMORY;
+	return 0;
 }
 
 static void fill_name_info(const struct mt_section *s, struct mt_name_info *info)
