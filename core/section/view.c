@@ -393,6 +393,8 @@ static DWORD replace(const struct map_req *rq, struct mt_view *v)
 	                   s->data_fd, s->data_off + rq->offset, MT_MAP_REPLACE);
 	if (e)
 		return mt_error_from_errno(e);
+	if (rq->node != NUMA_NO_PREFERRED_NODE)
+		mt_os_bind_node((void *)rq->addr, v->rec.size, rq->node);   /* a preference */
 	mt_vm_change_begin();
 	r->rec.flags = MEMAPI_REGION_FROM_PLACEHOLDER;
 	r->rec.type = MEM_MAPPED;
