@@ -91,6 +91,51 @@ static inline struct bench_stats bench_stats(const double *v, int n)
 	return s;
 }
 
+/* ---- paired measurement ---- */
+
+/* A libmemapi figure and its peer's, from the same run. */
+struct bench_pair {
+	struct bench_stats lib, raw;
+};
+
+typedef void (*bench_cycle_fn)(size_t arg);
+
+/* Each repetition runs cycles library calls and cycles peer calls one by
+ * one, alternating which goes first, and sums the time of each side, so
+ * that drift of the machine (frequency, the other core's load) hits both
+ * alike. Figures are ns per call. */
+static inline struct bench_pair bench_interleaved(bench_cycle_fn lib, bench_cycle_fn raw,
+                                                  size_t arg, int warmup, int cycles)
+{
+	double a[BENCH_REPS], b[BENCH_REPS];
+	struct bench_pair p;
+
+	for (int i = 0; i < warmup; i++) {
+		lib(arg);
+		raw(arg);
+	}
+	for (int r = 0; r < BENCH_REPS; r++) {
+		uint64_t ta = 0, tb = 0;
+
+		for (int i = 0; i < cycles; i++) {
+			bench_cycle_fn first = i % 2 ? raw : lib, second = i % 2 ? lib : raw;
+			uint64_t t0 = now_ns(), t1, t2;
+
+			first(arg);
+			t1 = now_ns();
+			second(arg);
+			t2 = now_ns();
+			ta += i % 2 ? t2 - t1 : t1 - t0;
+			tb += i % 2 ? t1 - t0 : t2 - t1;
+		}
+		a[r] = (double)ta / cycles;
+		b[r] = (double)tb / cycles;
+	}
+	p.lib = bench_stats(a, BENCH_REPS);
+	p.raw = bench_stats(b, BENCH_REPS);
+	return p;
+}
+
 /* ---- deterministic pseudo-random numbers (splitmix64) ---- */
 
 static inline uint64_t bench_rand(uint64_t *state)

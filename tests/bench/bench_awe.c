@@ -100,15 +100,11 @@ static void setup(void)
 	shuffle(&seed);
 }
 
-struct pair {
-	struct bench_stats lib, raw;
-};
-
 /* Microseconds per remap of 1,000 pages; lib and raw calls interleaved. */
-static struct pair measure(bool scatter)
+static struct bench_pair measure(bool scatter)
 {
 	double a[BENCH_REPS], b[BENCH_REPS];
-	struct pair p;
+	struct bench_pair p;
 
 	for (int i = 0; i < WARMUP; i++) {
 		lib_remap(i % 2, scatter);
@@ -136,7 +132,7 @@ static struct pair measure(bool scatter)
 	return p;
 }
 
-static void add_row(struct bench_table *t, const char *label, struct pair p)
+static void add_row(struct bench_table *t, const char *label, struct bench_pair p)
 {
 	char v[4][80];
 
@@ -152,7 +148,7 @@ static void add_row(struct bench_table *t, const char *label, struct pair p)
 
 int main(void)
 {
-	struct pair in_order, scattered;
+	struct bench_pair in_order, scattered;
 	struct bench_table t;
 
 	page = (size_t)sysconf(_SC_PAGESIZE);

@@ -54,41 +54,9 @@ static void raw_map(size_t size)
 	munmap((void *)p, size);
 }
 
-struct pair {
-	struct bench_stats lib, raw;
-};
-
-typedef void (*cycle_fn)(size_t size);
-
-static struct pair measure(cycle_fn lib, cycle_fn raw, size_t size)
+static struct bench_pair measure(bench_cycle_fn lib, bench_cycle_fn raw, size_t size)
 {
-	double a[BENCH_REPS], b[BENCH_REPS];
-	struct pair p;
-
-	for (int i = 0; i < WARMUP; i++) {
-		lib(size);
-		raw(size);
-	}
-	for (int r = 0; r < BENCH_REPS; r++) {
-		uint64_t ta = 0, tb = 0;
-
-		for (int i = 0; i < CYCLES; i++) {
-			cycle_fn first = i % 2 ? raw : lib, second = i % 2 ? lib : raw;
-			uint64_t t0 = now_ns(), t1, t2;
-
-			first(size);
-			t1 = now_ns();
-			second(size);
-			t2 = now_ns();
-			ta += i % 2 ? t2 - t1 : t1 - t0;
-			tb += i % 2 ? t1 - t0 : t2 - t1;
-		}
-		a[r] = (double)ta / CYCLES;
-		b[r] = (double)tb / CYCLES;
-	}
-	p.lib = bench_stats(a, BENCH_REPS);
-	p.raw = bench_stats(b, BENCH_REPS);
-	return p;
+	return bench_interleaved(lib, raw, size, WARMUP, CYCLES);
 }
 
 /* ---- ring buffers ---- */
@@ -140,12 +108,12 @@ static double stream(char *ring, bool doubled)
 	return (double)(now_ns() - t0) / ((double)RING_BYTES / (1 << 20));   /* ns per MiB */
 }
 
-static struct pair measure_ring(void)
+static struct bench_pair measure_ring(void)
 {
 	double a[BENCH_REPS], b[BENCH_REPS];
 	HANDLE h;
 	char *dbl = double_mapped(&h), *plain = malloc(RING);
-	struct pair p;
+	struct bench_pair p;
 
 	memset(plain, 0, RING);
 	memset(dbl, 0, RING);
@@ -166,7 +134,7 @@ static struct pair measure_ring(void)
 	return p;
 }
 
-static void add_row(struct bench_table *t, const char *label, struct pair p, double target)
+static void add_row(struct bench_table *t, const char *label, struct bench_pair p, double target)
 {
 	char v[4][80];
 	double ratio = p.lib.med / p.raw.med;
@@ -187,7 +155,7 @@ int main(void)
 		size_t size;
 		const char *name;
 	} sizes[] = { { 64 << 10, "64 KiB" }, { 1 << 20, "1 MiB" } };
-	struct pair res[2], ring;
+	struct bench_pair res[2], ring;
 	struct bench_table t;
 	char label[64];
 

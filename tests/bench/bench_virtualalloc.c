@@ -22,8 +22,6 @@
 #define WARMUP 200
 #define TARGET 1.30
 
-typedef void (*cycle_fn)(size_t size);
-
 static void die(const char *what)
 {
 	fprintf(stderr, "bench_virtualalloc: %s failed (error %u)\n", what, (unsigned)GetLastError());
@@ -98,45 +96,12 @@ static void raw_commit_aligned(size_t size)
 	munmap(p, size);
 }
 
-struct pair {
-	struct bench_stats lib, raw;
-};
-
-/* Each repetition runs CYCLES library cycles and CYCLES raw cycles one by
- * one, alternating which goes first, and sums the time of each side; so
- * drift of the machine (frequency, the other core's load) hits both alike. */
-static struct pair measure(cycle_fn lib, cycle_fn raw, size_t size)
+static struct bench_pair measure(bench_cycle_fn lib, bench_cycle_fn raw, size_t size)
 {
-	double a[BENCH_REPS], b[BENCH_REPS];
-	struct pair p;
-
-	for (int i = 0; i < WARMUP; i++) {
-		lib(size);
-		raw(size);
-	}
-	for (int r = 0; r < BENCH_REPS; r++) {
-		uint64_t ta = 0, tb = 0;
-
-		for (int i = 0; i < CYCLES; i++) {
-			cycle_fn first = i % 2 ? raw : lib, second = i % 2 ? lib : raw;
-			uint64_t t0 = now_ns(), t1, t2;
-
-			first(size);
-			t1 = now_ns();
-			second(size);
-			t2 = now_ns();
-			ta += i % 2 ? t2 - t1 : t1 - t0;
-			tb += i % 2 ? t1 - t0 : t2 - t1;
-		}
-		a[r] = (double)ta / CYCLES;
-		b[r] = (double)tb / CYCLES;
-	}
-	p.lib = bench_stats(a, BENCH_REPS);
-	p.raw = bench_stats(b, BENCH_REPS);
-	return p;
+	return bench_interleaved(lib, raw, size, WARMUP, CYCLES);
 }
 
-static void add_row(struct bench_table *t, const char *label, struct pair p, bool info)
+static void add_row(struct bench_table *t, const char *label, struct bench_pair p, bool info)
 {
 	char v[4][80];
 	double ratio = p.lib.med / p.raw.med;
@@ -163,7 +128,7 @@ int main(void)
 		const char *name;
 	} sizes[] = { { 64 << 10, "64 KiB" }, { 1 << 20, "1 MiB" } };
 	struct bench_table t;
-	struct pair res[2][3];
+	struct bench_pair res[2][3];
 	char label[64];
 
 	bench_pin_cpu();
