@@ -140,9 +140,6 @@ int  mt_os_fd_punch(int fd, uint64_t off, uint64_t len);
 int  mt_os_fd_bind_node(int fd, uint64_t off, uint64_t len, unsigned node);
 /* Copies [off, +len) of src to the same offsets of dst. */
 int  mt_os_fd_copy(int dst, int src, uint64_t off, uint64_t len);
-/* Bytes the process could still get: MemAvailable, lowered to what the
- * cgroup v2 memory limit leaves. */
-int  mt_os_available_memory(uint64_t *bytes);
 
 enum mt_map_place {
 	MT_MAP_ANYWHERE,    /* a free range aligned to the allocation granularity */
@@ -157,6 +154,44 @@ int  mt_os_map_file(void **addr, size_t len, size_t span, int prot, bool shared,
 /* Puts a reservation (PROT_NONE, no contents) back over [addr, +size),
  * which the caller owns. */
 int  mt_os_rereserve(void *addr, size_t size);
+
+/* ---- memory accounting (meminfo.c) ---- */
+
+/* /proc/meminfo, in bytes. */
+struct mt_meminfo {
+	uint64_t total, free, available, cached;
+	uint64_t swap_total, swap_free;
+	uint64_t commit_limit, committed;
+};
+int  mt_os_meminfo(struct mt_meminfo *m);
+
+/* The memory limits that bind the process's cgroup (the tightest of its
+ * group and ancestors; UINT64_MAX: none), with the usage of the group that
+ * sets each; found: a memory controller was seen at all. */
+struct mt_cgroup_mem {
+	bool     found;
+	uint64_t max, current;            /* memory.max / v1 limit_in_bytes  */
+	uint64_t swap_max, swap_current;  /* memory.swap.max (v2)            */
+	uint64_t min;                     /* memory.min of the own group     */
+};
+int  mt_os_cgroup_memory(struct mt_cgroup_mem *c);
+
+/* Bytes the process could still get: MemAvailable, lowered to what the
+ * cgroup memory limit leaves. */
+int  mt_os_available_memory(uint64_t *bytes);
+/* vm.overcommit_memory (0 heuristic, 1 always, 2 strict). */
+int  mt_os_overcommit_mode(void);
+/* The process's mapped address space (VmSize), bytes. */
+uint64_t mt_os_vm_size(void);
+/* Kilobytes of the SMBIOS memory devices (type 17): ENOENT without any,
+ * EACCES when the table is root's only, EINVAL when malformed. */
+int  mt_os_smbios_memory(uint64_t *kib);
+/* Bytes of the kernel's online memory blocks, 0 if none are listed. */
+uint64_t mt_os_memory_blocks(void);
+/* Whether the capability (CAP_*) is in the effective set. */
+bool mt_os_capable(int cap);
+/* Writes dirty pages back and drops the clean page cache (root only). */
+int  mt_os_drop_page_cache(void);
 
 /* ---- /proc/PID/maps (maps.c) ---- */
 
