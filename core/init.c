@@ -33,6 +33,7 @@ static void other_locks(enum mt_fork_phase phase)
 	mt_veh_atfork(phase);
 	mt_query_atfork(phase);
 	mt_os_atfork(phase);
+	mt_secure_atfork(phase);
 }
 
 /* Lock order: heaps, AWE pool, then vm (heaps commit memory under theirs,

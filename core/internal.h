@@ -319,6 +319,13 @@ void mt_awe_forget(struct mt_region *r);
 void mt_awe_after_fork(void);
 void mt_awe_atfork(enum mt_fork_phase phase);
 
+/* ---- securecb.c ---- */
+
+/* Runs the secure memory cache callbacks for a range freed, decommitted,
+ * unmapped or reprotected. No library lock held (a heap's may be). */
+void mt_secure_notify(uintptr_t start, size_t size);
+void mt_secure_atfork(enum mt_fork_phase phase);
+
 /* ---- root.c ---- */
 
 void mt_root_init(void);

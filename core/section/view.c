@@ -549,6 +549,7 @@ static DWORD unmap(uintptr_t addr, ULONG flags)
 	if (err)
 		return err;
 	/* Outside the lock: the last reference destroys the section. */
+	mt_secure_notify((uintptr_t)v->rec.base, v->rec.size);
 	mt_section_put(v->section);
 	free(v);
 	return 0;

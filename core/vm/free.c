@@ -34,7 +34,14 @@ static DWORD decommit(struct mt_region *r, size_t first, size_t count)
 	return err;
 }
 
-static DWORD decommit_range(uintptr_t addr, size_t size, void *obj)
+/* Each operation reports the range whose pages it freed in *done (for
+ * the secure memory cache callbacks), or leaves it empty. */
+struct span_out {
+	uintptr_t start;
+	size_t    size;
+};
+
+static DWORD decommit_range(uintptr_t addr, size_t size, void *obj, struct span_out *done)
 {
 	uintptr_t start = mt_page_down(addr), end;
 	struct mt_region *r = mt_vm_find(start);
@@ -50,6 +57,7 @@ static DWORD decommit_range(uintptr_t addr, size_t size, void *obj)
 		return ERROR_INVALID_PARAMETER;   /* hugetlb pages stay until release */
 	if (r->rec.flags & MEMAPI_REGION_PHYSICAL)
 		return ERROR_INVALID_PARAMETER;   /* MapUserPhysicalPages(NULL) unmaps */
+	*done = (struct span_out){ start, end - start };
 	return decommit(r, mt_pages(start - r->rec.base), mt_pages(end - start));
 }
 
@@ -66,7 +74,7 @@ static void destroy(struct mt_region *r)
 	mt_region_free(r);
 }
 
-static DWORD release(uintptr_t addr, size_t size, void *obj)
+static DWORD release(uintptr_t addr, size_t size, void *obj, struct span_out *done)
 {
 	struct mt_region *r = mt_vm_find(addr);
 
@@ -74,6 +82,7 @@ static DWORD release(uintptr_t addr, size_t size, void *obj)
 		return ERROR_INVALID_PARAMETER;
 	if (!r || r->rec.base != addr || r->owner_obj != obj)
 		return ERROR_INVALID_ADDRESS;
+	*done = (struct span_out){ addr, r->rec.size };
 	destroy(r);
 	return 0;
 }
@@ -132,7 +141,7 @@ static DWORD to_placeholder(struct mt_region *r)
 	return 0;
 }
 
-static DWORD preserve_placeholder(uintptr_t addr, size_t size)
+static DWORD preserve_placeholder(uintptr_t addr, size_t size, struct span_out *done)
 {
 	struct mt_region *r = mt_vm_find(addr);
 
@@ -144,6 +153,7 @@ static DWORD preserve_placeholder(uintptr_t addr, size_t size)
 		return ERROR_INVALID_ADDRESS;
 	if (size && size != r->rec.size)
 		return ERROR_INVALID_PARAMETER;
+	*done = (struct span_out){ addr, r->rec.size };
 	return to_placeholder(r);
 }
 
@@ -179,7 +189,7 @@ static DWORD coalesce(uintptr_t addr, size_t size)
 	return 0;
 }
 
-static DWORD do_free(uintptr_t addr, size_t size, DWORD type)
+static DWORD do_free(uintptr_t addr, size_t size, DWORD type, struct span_out *done)
 {
 	DWORD op = type & (MEM_DECOMMIT | MEM_RELEASE);
 	DWORD extra = type & ~(DWORD)(MEM_DECOMMIT | MEM_RELEASE);
@@ -195,35 +205,42 @@ static DWORD do_free(uintptr_t addr, size_t size, DWORD type)
 		return ERROR_INVALID_PARAMETER;
 	mt_vm_lock();
 	if (op == MEM_DECOMMIT)
-		err = decommit_range(addr, size, NULL);
+		err = decommit_range(addr, size, NULL, done);
 	else if (extra == MEM_PRESERVE_PLACEHOLDER)
-		err = preserve_placeholder(addr, size);
+		err = preserve_placeholder(addr, size, done);
 	else if (extra == MEM_COALESCE_PLACEHOLDERS)
 		err = coalesce(addr, size);
 	else
-		err = release(addr, size, NULL);
+		err = release(addr, size, NULL, done);
 	mt_vm_unlock();
 	return err;
 }
 
 DWORD mt_vm_free_owned(void *obj, void *addr, size_t size, DWORD type)
 {
+	struct span_out done = { 0, 0 };
 	DWORD err;
 
 	mt_vm_lock();
-	err = type == MEM_DECOMMIT ? decommit_range((uintptr_t)addr, size, obj)
-	                           : release((uintptr_t)addr, size, obj);
+	err = type == MEM_DECOMMIT ? decommit_range((uintptr_t)addr, size, obj, &done)
+	                           : release((uintptr_t)addr, size, obj, &done);
 	mt_vm_unlock();
+	if (!err)
+		mt_secure_notify(done.start, done.size);
 	return err;
 }
 
 BOOL WINAPI VirtualFree(LPVOID lpAddress, SIZE_T dwSize, DWORD dwFreeType)
 {
+	struct span_out done = { 0, 0 };
 	DWORD err;
 
 	mt_init();
-	err = do_free((uintptr_t)lpAddress, dwSize, dwFreeType);
-	return err ? mt_fail(err) : TRUE;
+	err = do_free((uintptr_t)lpAddress, dwSize, dwFreeType, &done);
+	if (err)
+		return mt_fail(err);
+	mt_secure_notify(done.start, done.size);
+	return TRUE;
 }
 
 BOOL WINAPI VirtualFreeEx(HANDLE hProcess, LPVOID lpAddress, SIZE_T dwSize, DWORD dwFreeType)

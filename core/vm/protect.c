@@ -171,6 +171,9 @@ BOOL WINAPI VirtualProtect(LPVOID lpAddress, SIZE_T dwSize, DWORD flNewProtect,
 	if (err)
 		return mt_fail(err);
 	*lpflOldProtect = old;
+	mt_secure_notify(mt_page_down((uintptr_t)lpAddress),
+	                 mt_page_up((uintptr_t)lpAddress + dwSize) -
+	                 mt_page_down((uintptr_t)lpAddress));
 	return TRUE;
 }
 
