@@ -319,6 +319,11 @@ void mt_awe_forget(struct mt_region *r);
 void mt_awe_after_fork(void);
 void mt_awe_atfork(enum mt_fork_phase phase);
 
+/* ---- notify.c ---- */
+
+/* Whether a notification object's memory condition holds now. */
+DWORD mt_notification_state(struct mt_object *obj, bool *signalled);
+
 /* ---- securecb.c ---- */
 
 /* Runs the secure memory cache callbacks for a range freed, decommitted,

@@ -153,6 +153,25 @@ struct memapi_rec_awe {
 	const uint64_t *mapped_at;  /* per frame: the address showing it, or 0      */
 };
 
+/* ---- Memory resource notifications (notification layout 1) ----
+ * memapi_root.notifications points at the newest notification object
+ * (CreateMemoryResourceNotification) of the process; they are linked by
+ * next and change under memapi_root.generation. */
+
+#define MEMAPI_NOTIFY_MAGIC  UINT64_C(0x3145544f4e4d454d)   /* "MEMNOTE1" */
+#define MEMAPI_NOTIFY_LAYOUT 1
+
+struct memapi_rec_notification {
+	uint64_t magic;             /* MEMAPI_NOTIFY_MAGIC                          */
+	uint32_t layout;            /* MEMAPI_NOTIFY_LAYOUT                         */
+	uint32_t type;              /* 0 low memory, 1 high memory                  */
+	volatile uint64_t threshold;   /* bytes of available memory, last computed  */
+	volatile uint64_t available;   /* available bytes at the last look          */
+	volatile uint32_t signalled;   /* the state seen then                       */
+	uint32_t reserved0;
+	const struct memapi_rec_notification *next;
+};
+
 /* ---- Heaps (heap layout 1, see memapi_heap_layout(7)) ----
  * memapi_root.heaps points at the first heap; heaps are linked by next. A
  * heap's HANDLE is the address of its struct memapi_rec_heap, which starts

@@ -347,3 +347,16 @@ int mt_os_drop_page_cache(void)
 	}
 	return close(fd) ? errno : 0;
 }
+
+int mt_os_psi_trigger(const char *spec)
+{
+	int fd = open("/proc/pressure/memory", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	if (write(fd, spec, strlen(spec) + 1) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}

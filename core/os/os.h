@@ -192,6 +192,11 @@ uint64_t mt_os_memory_blocks(void);
 bool mt_os_capable(int cap);
 /* Writes dirty pages back and drops the clean page cache (root only). */
 int  mt_os_drop_page_cache(void);
+/* Whether the process has exited (gone, or a zombie) (procstat.c). */
+bool mt_os_process_exited(pid_t pid);
+/* A memory pressure trigger of /proc/pressure/memory ("some 150000
+ * 2000000"): a descriptor that polls POLLPRI when it fires, or -1. */
+int  mt_os_psi_trigger(const char *spec);
 
 /* ---- /proc/PID/maps (maps.c) ---- */
 
