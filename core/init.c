@@ -36,12 +36,14 @@ static void other_locks(enum mt_fork_phase phase)
 	mt_secure_atfork(phase);
 }
 
-/* Lock order: heaps, AWE pool, then vm (heaps commit memory under theirs,
- * the pool maps frames under its own). */
+/* Lock order: heaps, AWE pool, thunks, then vm (heaps commit memory under
+ * theirs, the pool maps frames under its own, thunk blocks are recorded
+ * under theirs). */
 static void before_fork(void)
 {
 	mt_heap_atfork(MT_FORK_PREPARE);
 	mt_awe_atfork(MT_FORK_PREPARE);
+	mt_thunk_atfork(MT_FORK_PREPARE);
 	mt_vm_lock();
 	other_locks(MT_FORK_PREPARE);
 }
@@ -50,6 +52,7 @@ static void after_fork_parent(void)
 {
 	other_locks(MT_FORK_PARENT);
 	mt_vm_unlock();
+	mt_thunk_atfork(MT_FORK_PARENT);
 	mt_awe_atfork(MT_FORK_PARENT);
 	mt_heap_atfork(MT_FORK_PARENT);
 }
@@ -61,7 +64,9 @@ static void after_fork_child(void)
 	mt_watch_after_fork();
 	mt_awe_after_fork();
 	mt_section_after_fork();
+	mt_thunk_after_fork();
 	mt_vm_unlock();
+	mt_thunk_atfork(MT_FORK_CHILD);
 	mt_awe_atfork(MT_FORK_CHILD);
 	mt_heap_atfork(MT_FORK_CHILD);
 }

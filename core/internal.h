@@ -324,6 +324,13 @@ void mt_awe_atfork(enum mt_fork_phase phase);
 /* Whether a notification object's memory condition holds now. */
 DWORD mt_notification_state(struct mt_object *obj, bool *signalled);
 
+/* ---- thunk.c ---- */
+
+/* Lock order: the thunk lock, then vm. In a fork child (both held): the
+ * blocks get memory of the child's own. */
+void mt_thunk_atfork(enum mt_fork_phase phase);
+void mt_thunk_after_fork(void);
+
 /* ---- securecb.c ---- */
 
 /* Runs the secure memory cache callbacks for a range freed, decommitted,

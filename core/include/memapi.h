@@ -172,6 +172,30 @@ struct memapi_rec_notification {
 	const struct memapi_rec_notification *next;
 };
 
+/* ---- ATL thunks (thunk layout 1) ----
+ * memapi_root.thunks points at the newest block of thunks; blocks are
+ * linked by next. A block is one code page and one data page of a memory
+ * file: slot i's code is the 16 bytes at code + 16 i, mapped executable
+ * and never writable; its first parameter and target are the two 64-bit
+ * words at data + 16 i, a writable view of the data page (which the code
+ * reads at code + page_size + 16 i). The used bits change under
+ * memapi_root.generation; the data words change when AtlThunk_InitData
+ * runs. */
+
+#define MEMAPI_THUNK_MAGIC  UINT64_C(0x314b4e48544d454d)   /* "MEMTHNK1" */
+#define MEMAPI_THUNK_LAYOUT 1
+#define MEMAPI_THUNK_SLOTS  256
+
+struct memapi_rec_thunk_block {
+	uint64_t magic;             /* MEMAPI_THUNK_MAGIC                           */
+	uint32_t layout;            /* MEMAPI_THUNK_LAYOUT                          */
+	uint32_t slots;             /* MEMAPI_THUNK_SLOTS                           */
+	uint64_t code;              /* the executable view                          */
+	uint64_t data;              /* the writable view of the data page           */
+	volatile uint64_t used[MEMAPI_THUNK_SLOTS / 64];   /* 1 bit per slot       */
+	const struct memapi_rec_thunk_block *next;
+};
+
 /* ---- Heaps (heap layout 1, see memapi_heap_layout(7)) ----
  * memapi_root.heaps points at the first heap; heaps are linked by next. A
  * heap's HANDLE is the address of its struct memapi_rec_heap, which starts

@@ -128,6 +128,12 @@ int  mt_os_fd_lock(int fd, int how, bool wait);
  * same file, holding a lock of how (MT_LOCK_*). */
 int  mt_os_fd_own(int fd, int how);
 int  mt_os_fd_size(int fd, uint64_t *size);
+/* A code page that is never writable where it runs, and the data page
+ * after it, writable in a view of its own (*rw) (memfd), else beside it. */
+int  mt_os_code_pages(const void *code, size_t len, size_t page, bool memfd, void **rx,
+                      void **rw);
+/* In a fork child: those pages (memfd kind) get an object of its own. */
+int  mt_os_code_pages_unshare(void *rx, void *rw, size_t page);
 /* Extends the file to size bytes if it is shorter. */
 int  mt_os_fd_grow(int fd, uint64_t size);
 /* msync(MS_SYNC): written data reaches the file's storage. */

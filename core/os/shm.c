@@ -219,3 +219,67 @@ int mt_os_shm_publish(const char *from, const char *to)
 	unlink(a);
 	return 0;
 }
+
+/* Code that is never writable where it runs, beside data that is never
+ * executable: len bytes of code become the first page of a two-page
+ * object, written with pwrite before any mapping exists; *rx maps both
+ * pages read+execute (the code reads its data there), *rw the second page
+ * alone read+write. Without memfd (or where the kernel refuses executable
+ * memfd mappings, vm.memfd_noexec), anonymous pages: the code page is
+ * written, then made read+execute, and *rw is the page after it. */
+int mt_os_code_pages(const void *code, size_t len, size_t page, bool memfd, void **rx,
+                     void **rw)
+{
+	int fd = memfd ? memfd_create("memapi-thunks", MFD_CLOEXEC) : -1, e = 0;
+	void *x, *w;
+
+	if (fd >= 0) {
+		if (ftruncate(fd, (off_t)(2 * page)) || pwrite(fd, code, len, 0) != (ssize_t)len)
+			e = errno ? errno : EIO;
+		x = e ? MAP_FAILED : mmap(NULL, 2 * page, PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0);
+		w = x == MAP_FAILED ? MAP_FAILED
+		                    : mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+		                           (off_t)page);
+		if (!e && (x == MAP_FAILED || w == MAP_FAILED))
+			e = errno;
+		close(fd);
+		if (!e) {
+			*rx = x;
+			*rw = w;
+			return 0;
+		}
+		if (x != MAP_FAILED)
+			munmap(x, 2 * page);
+		if (e != EPERM && e != EACCES)
+			return e;
+	}
+	x = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (x == MAP_FAILED)
+		return errno;
+	memcpy(x, code, len);
+	if (mprotect(x, page, PROT_READ | PROT_EXEC)) {
+		e = errno;
+		munmap(x, 2 * page);
+		return e;
+	}
+	*rx = x;
+	*rw = (char *)x + page;
+	return 0;
+}
+
+/* In a fork child: pages of mt_os_code_pages (memfd kind) get an object of
+ * the child's own, with the same contents, at the same addresses. */
+int mt_os_code_pages_unshare(void *rx, void *rw, size_t page)
+{
+	int fd = memfd_create("memapi-thunks", MFD_CLOEXEC), e = 0;
+
+	if (fd < 0)
+		return errno;
+	if (ftruncate(fd, (off_t)(2 * page)) || pwrite(fd, rx, 2 * page, 0) != (ssize_t)(2 * page) ||
+	    mmap(rx, 2 * page, PROT_READ | PROT_EXEC, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED ||
+	    mmap(rw, page, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, (off_t)page) ==
+	    MAP_FAILED)
+		e = errno ? errno : EIO;
+	close(fd);
+	return e;
+}
