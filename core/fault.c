@@ -269,6 +269,14 @@ static void on_fault(int sig, siginfo_t *si, void *ucv)
 		chain(sig, si, uc, false);
 		return;
 	}
+	if (sig == SIGBUS && (si->si_code == BUS_MCEERR_AR || si->si_code == BUS_MCEERR_AO)) {
+		mt_badmem_report((uintptr_t)si->si_addr);
+		/* An early report: the process may go on, nothing faulted. */
+		if (si->si_code == BUS_MCEERR_AO) {
+			errno = saved_errno;
+			return;
+		}
+	}
 	if (sig == SIGSEGV)
 		o = classify((uintptr_t)si->si_addr, write, exec);
 	if (o == FAULT_RETRY) {

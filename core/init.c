@@ -34,6 +34,7 @@ static void other_locks(enum mt_fork_phase phase)
 	mt_query_atfork(phase);
 	mt_os_atfork(phase);
 	mt_secure_atfork(phase);
+	mt_badmem_atfork(phase);
 }
 
 /* Lock order: heaps, AWE pool, thunks, then vm (heaps commit memory under

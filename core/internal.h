@@ -331,6 +331,12 @@ DWORD mt_notification_state(struct mt_object *obj, bool *signalled);
 void mt_thunk_atfork(enum mt_fork_phase phase);
 void mt_thunk_after_fork(void);
 
+/* ---- badmem.c ---- */
+
+/* A memory error the kernel reported at addr (async-signal-safe). */
+void mt_badmem_report(uintptr_t addr);
+void mt_badmem_atfork(enum mt_fork_phase phase);
+
 /* ---- securecb.c ---- */
 
 /* Runs the secure memory cache callbacks for a range freed, decommitted,

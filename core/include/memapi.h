@@ -358,6 +358,14 @@ MEMAPI_EXPORT int memapi_get_counters(memapi_counters *out);
  * any executable region without it). */
 MEMAPI_EXPORT int memapi_is_valid_call_target(const void *address, int *valid);
 
+/* Memory errors. memapi_report_memory_error is a test hook: it reports an
+ * error at address as the kernel's SIGBUS (BUS_MCEERR_AO) would, waking
+ * the callbacks of RegisterBadMemoryNotification. memapi_memory_errors
+ * returns how many errors were reported so far and stores the addresses
+ * of the latest (up to 16, oldest first) in addresses[0, max). */
+MEMAPI_EXPORT void   memapi_report_memory_error(void *address);
+MEMAPI_EXPORT size_t memapi_memory_errors(void **addresses, size_t max);
+
 #ifdef __cplusplus
 }
 #endif

@@ -360,3 +360,42 @@ int mt_os_psi_trigger(const char *spec)
 	}
 	return fd;
 }
+
+/* One value of a meminfo-format file, in bytes (0 when missing). */
+uint64_t mt_os_meminfo_value(const char *path, const char *key)
+{
+	FILE *f = fopen(path, "re");
+	char line[128], k[64];
+	unsigned long long kib, v = 0;
+
+	while (f && fgets(line, sizeof line, f))
+		if (sscanf(line, "%63s %llu", k, &kib) == 2 && !strcmp(k, key)) {
+			v = kib * 1024;
+			break;
+		}
+	if (f)
+		fclose(f);
+	return v;
+}
+
+/* Whether an EDAC memory controller scrubs memory (a patrol scrubber). */
+bool mt_os_edac_scrubbing(void)
+{
+	DIR *d = opendir("/sys/devices/system/edac/mc");
+	struct dirent *e;
+	bool on = false;
+
+	while (d && !on && (e = readdir(d))) {
+		char path[320];
+		uint64_t rate;
+
+		if (strncmp(e->d_name, "mc", 2))
+			continue;
+		snprintf(path, sizeof path, "/sys/devices/system/edac/mc/%s/sdram_scrub_rate",
+		         e->d_name);
+		on = !read_u64(path, &rate) && rate > 0;
+	}
+	if (d)
+		closedir(d);
+	return on;
+}

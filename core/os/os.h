@@ -198,6 +198,20 @@ uint64_t mt_os_memory_blocks(void);
 bool mt_os_capable(int cap);
 /* Writes dirty pages back and drops the clean page cache (root only). */
 int  mt_os_drop_page_cache(void);
+/* One value of a meminfo-format file, in bytes (0 when missing). */
+uint64_t mt_os_meminfo_value(const char *path, const char *key);
+/* Whether an EDAC memory controller scrubs memory. */
+bool mt_os_edac_scrubbing(void);
+
+/* ---- wake-ups (event.c) ---- */
+
+/* An eventfd, or -1; signal is async-signal-safe; wait sleeps at most ms
+ * and consumes what was signalled. */
+int  mt_os_event_new(void);
+void mt_os_event_signal(int fd);
+void mt_os_event_wait(int fd, int ms);
+void mt_os_event_close(int fd);
+
 /* Whether the process has exited (gone, or a zombie) (procstat.c). */
 bool mt_os_process_exited(pid_t pid);
 /* A memory pressure trigger of /proc/pressure/memory ("some 150000
