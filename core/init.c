@@ -37,7 +37,7 @@ static void other_locks(enum mt_fork_phase phase)
 	mt_badmem_atfork(phase);
 }
 
-/* Lock order: heaps, AWE pool, thunks, then vm (heaps commit memory under
+/* Lock order: heaps, AWE pool, thunks, enclaves, then vm (heaps commit memory under
  * theirs, the pool maps frames under its own, thunk blocks are recorded
  * under theirs). */
 static void before_fork(void)
@@ -45,6 +45,7 @@ static void before_fork(void)
 	mt_heap_atfork(MT_FORK_PREPARE);
 	mt_awe_atfork(MT_FORK_PREPARE);
 	mt_thunk_atfork(MT_FORK_PREPARE);
+	mt_enclave_atfork(MT_FORK_PREPARE);
 	mt_vm_lock();
 	other_locks(MT_FORK_PREPARE);
 }
@@ -53,6 +54,7 @@ static void after_fork_parent(void)
 {
 	other_locks(MT_FORK_PARENT);
 	mt_vm_unlock();
+	mt_enclave_atfork(MT_FORK_PARENT);
 	mt_thunk_atfork(MT_FORK_PARENT);
 	mt_awe_atfork(MT_FORK_PARENT);
 	mt_heap_atfork(MT_FORK_PARENT);
@@ -67,6 +69,7 @@ static void after_fork_child(void)
 	mt_section_after_fork();
 	mt_thunk_after_fork();
 	mt_vm_unlock();
+	mt_enclave_atfork(MT_FORK_CHILD);
 	mt_thunk_atfork(MT_FORK_CHILD);
 	mt_awe_atfork(MT_FORK_CHILD);
 	mt_heap_atfork(MT_FORK_CHILD);

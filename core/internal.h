@@ -324,6 +324,13 @@ void mt_awe_atfork(enum mt_fork_phase phase);
 /* Whether a notification object's memory condition holds now. */
 DWORD mt_notification_state(struct mt_object *obj, bool *signalled);
 
+/* ---- enclave.c ---- */
+
+/* Whether VirtualProtect may change pages of enclave region r (not once
+ * the enclave is sealed). Lock order: the enclave lock, then vm. */
+DWORD mt_enclave_protect_ok(const struct mt_region *r);
+void  mt_enclave_atfork(enum mt_fork_phase phase);
+
 /* ---- thunk.c ---- */
 
 /* Lock order: the thunk lock, then vm. In a fork child (both held): the

@@ -196,6 +196,27 @@ struct memapi_rec_thunk_block {
 	const struct memapi_rec_thunk_block *next;
 };
 
+/* ---- Enclaves (enclave layout 1) ----
+ * memapi_root.enclaves points at the newest enclave of CreateEnclave;
+ * enclaves are linked by next and change under memapi_root.generation.
+ * An enclave is also a region (owner MEMAPI_OWNER_ENCLAVE) at base; its
+ * pages are memfd_secret memory, which no other process can read. */
+
+#define MEMAPI_ENCLAVE_MAGIC  UINT64_C(0x314c434e454d454d)   /* "MEMENCL1" */
+#define MEMAPI_ENCLAVE_LAYOUT 1
+
+struct memapi_rec_enclave {
+	uint64_t magic;             /* MEMAPI_ENCLAVE_MAGIC                         */
+	uint32_t layout;            /* MEMAPI_ENCLAVE_LAYOUT                        */
+	uint32_t type;              /* ENCLAVE_TYPE_*                               */
+	uint64_t base;
+	uint64_t size;              /* bytes reserved                               */
+	uint64_t loaded;            /* bytes loaded by LoadEnclaveData              */
+	uint32_t initialized;       /* InitializeEnclave ran: sealed                */
+	uint32_t reserved0;
+	const struct memapi_rec_enclave *next;
+};
+
 /* ---- Heaps (heap layout 1, see memapi_heap_layout(7)) ----
  * memapi_root.heaps points at the first heap; heaps are linked by next. A
  * heap's HANDLE is the address of its struct memapi_rec_heap, which starts

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <linux/capability.h>
@@ -398,4 +399,21 @@ bool mt_os_edac_scrubbing(void)
 	if (d)
 		closedir(d);
 	return on;
+}
+
+/* Bytes the process may lock (RLIMIT_MEMLOCK), UINT64_MAX without limit
+ * or with CAP_IPC_LOCK. */
+uint64_t mt_os_memlock_limit(void)
+{
+	struct rlimit rl;
+
+	if (mt_os_capable(CAP_IPC_LOCK) || getrlimit(RLIMIT_MEMLOCK, &rl) ||
+	    rl.rlim_cur == RLIM_INFINITY)
+		return UINT64_MAX;
+	return (uint64_t)rl.rlim_cur;
+}
+
+bool mt_os_sgx_present(void)
+{
+	return access("/dev/sgx_enclave", R_OK | W_OK) == 0;
 }

@@ -134,6 +134,9 @@ int  mt_os_code_pages(const void *code, size_t len, size_t page, bool memfd, voi
                       void **rw);
 /* In a fork child: those pages (memfd kind) get an object of its own. */
 int  mt_os_code_pages_unshare(void *rx, void *rw, size_t page);
+/* A memfd_secret file of size bytes (ENOSYS without one). */
+int  mt_os_memfd_secret(uint64_t size, int *out);
+void mt_os_close(int fd);
 /* Extends the file to size bytes if it is shorter. */
 int  mt_os_fd_grow(int fd, uint64_t size);
 /* msync(MS_SYNC): written data reaches the file's storage. */
@@ -200,6 +203,10 @@ bool mt_os_capable(int cap);
 int  mt_os_drop_page_cache(void);
 /* One value of a meminfo-format file, in bytes (0 when missing). */
 uint64_t mt_os_meminfo_value(const char *path, const char *key);
+/* Bytes the process may lock, UINT64_MAX without limit. */
+uint64_t mt_os_memlock_limit(void);
+/* Whether the SGX driver's device can be opened. */
+bool mt_os_sgx_present(void);
 /* Whether an EDAC memory controller scrubs memory. */
 bool mt_os_edac_scrubbing(void);
 

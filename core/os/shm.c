@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #ifndef MFD_HUGETLB
@@ -282,4 +283,33 @@ int mt_os_code_pages_unshare(void *rx, void *rw, size_t page)
 		e = errno ? errno : EIO;
 	close(fd);
 	return e;
+}
+
+/* A secret memory file (memfd_secret): its pages are taken out of the
+ * kernel's direct map and are reachable only through this process's
+ * mappings of it. ENOSYS where the kernel has none (or it is disabled). */
+int mt_os_memfd_secret(uint64_t size, int *out)
+{
+#ifdef SYS_memfd_secret
+	int fd = (int)syscall(SYS_memfd_secret, O_CLOEXEC), e;
+
+	if (fd < 0)
+		return errno;
+	if (ftruncate(fd, (off_t)size)) {
+		e = errno;
+		close(fd);
+		return e;
+	}
+	*out = fd;
+	return 0;
+#else
+	(void)size;
+	(void)out;
+	return ENOSYS;
+#endif
+}
+
+void mt_os_close(int fd)
+{
+	close(fd);
 }

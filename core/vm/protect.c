@@ -116,6 +116,8 @@ static DWORD protect_own(struct mt_region *r, uintptr_t start, uintptr_t end,
 		return ERROR_INVALID_PARAMETER;
 	if (r->rec.owner == MEMAPI_OWNER_SECTION && (err = mt_section_protect_ok(r, prot)))
 		return err;
+	if (r->rec.owner == MEMAPI_OWNER_ENCLAVE && (err = mt_enclave_protect_ok(r)))
+		return err;
 	if (!(saved = malloc(saved_n * sizeof *saved)))
 		return ERROR_NOT_ENOUGH_MEMORY;
 	memcpy(saved, r->runs, saved_n * sizeof *saved);
