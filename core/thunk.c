@@ -139,6 +139,18 @@ static struct block *find(const void *thunk, size_t *slot)
 	return NULL;
 }
 
+/* find() under the lock; blocks never go away, so the answer stays valid. */
+static struct block *lookup(const void *thunk, size_t *slot)
+{
+	struct block *b;
+
+	mt_init();
+	pthread_mutex_lock(&lock);
+	b = find(thunk, slot);
+	pthread_mutex_unlock(&lock);
+	return b;
+}
+
 AtlThunkData_t *AtlThunk_AllocateData(void)
 {
 	struct block *b;
@@ -166,14 +178,9 @@ AtlThunkData_t *AtlThunk_AllocateData(void)
 void AtlThunk_InitData(AtlThunkData_t *Thunk, void *Proc, size_t FirstParameter)
 {
 	struct slot_data *d = (struct slot_data *)Thunk;
-	struct block *b;
 	size_t i;
 
-	mt_init();
-	pthread_mutex_lock(&lock);
-	b = find(Thunk, &i);
-	pthread_mutex_unlock(&lock);
-	if (!b) {
+	if (!lookup(Thunk, &i)) {
 		SetLastError(ERROR_INVALID_PARAMETER);
 		return;
 	}
@@ -188,11 +195,7 @@ WNDPROC AtlThunk_DataToCode(AtlThunkData_t *Thunk)
 	struct block *b;
 	size_t i;
 
-	mt_init();
-	pthread_mutex_lock(&lock);
-	b = find(Thunk, &i);
-	pthread_mutex_unlock(&lock);
-	if (!b)
+	if (!(b = lookup(Thunk, &i)))
 		return mt_fail_null(ERROR_INVALID_PARAMETER);
 	return (WNDPROC)(void *)(b->rx + i * SLOT);
 }

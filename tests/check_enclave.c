@@ -321,15 +321,13 @@ START_TEST(test_LoadEnclaveData__memlock_limit)
 	if (!secret_memory())
 		return;
 	if ((pid = fork()) == 0) {
-		struct { uint32_t version; int pid; } hdr = { 0x20080522, 0 };
-		struct { uint32_t effective, permitted, inheritable; } caps[2] = { { 0 } };
 		struct rlimit rl = { 2 * P, 2 * P };
 		static unsigned char page[4 * P];
 		ENCLAVE_CREATE_INFO_VBS info = { 0 };
 		char *e;
 		SIZE_T n;
 
-		syscall(SYS_capset, &hdr, caps);            /* root loses CAP_IPC_LOCK */
+		tl_drop_capabilities();                     /* root loses CAP_IPC_LOCK */
 		if (setrlimit(RLIMIT_MEMLOCK, &rl))
 			_exit(9);
 		e = CreateEnclave(GetCurrentProcess(), NULL, 1 << 20, 0, ENCLAVE_TYPE_VBS, &info,

@@ -794,16 +794,6 @@ START_TEST(test_CreateFileMapping__other_process_name_ignores_request)
 }
 END_TEST
 
-/* Drops every capability of the calling process (root stays uid 0 but
- * loses CAP_DAC_OVERRIDE): file permissions apply to it again. */
-static int drop_capabilities(void)
-{
-	struct { uint32_t version; int pid; } hdr = { 0x20080522, 0 };   /* _LINUX_CAPABILITY_VERSION_3 */
-	struct { uint32_t effective, permitted, inheritable; } data[2] = { { 0 } };
-
-	return (int)syscall(SYS_capset, &hdr, data);
-}
-
 /* A process that may only read the file of another process's writable
  * section still opens it, for read-only and copy-on-write views. */
 START_TEST(test_OpenFileMapping__file_section_readable_only)
@@ -959,26 +949,6 @@ END_TEST
 
 /* ---- SEC_IMAGE ---- */
 
-/* The kernel's permissions of the mapping holding a ("r-xp" without the
- * last letter), from /proc/self/maps. */
-static const char *kernel_perms(const void *a)
-{
-	static char perms[8];
-	char line[512];
-	FILE *f = fopen("/proc/self/maps", "r");
-	unsigned long lo, hi;
-
-	strcpy(perms, "?");
-	while (f && fgets(line, sizeof line, f))
-		if (sscanf(line, "%lx-%lx %4s", &lo, &hi, perms) == 3 &&
-		    (uintptr_t)a >= lo && (uintptr_t)a < hi)
-			break;
-	if (f)
-		fclose(f);
-	perms[3] = 0;
-	return perms;
-}
-
 static const char *perms_of(DWORD protect)
 {
 	switch (protect) {
@@ -1013,10 +983,14 @@ START_TEST(test_CreateFileMapping__sec_image_maps_elf_segments)
 		saw_ro |= m.Protect == PAGE_READONLY;
 		/* The kernel enforces what VirtualQuery says (copy-on-write pages
 		 * stay read-only until written). */
-		if (m.State == MEM_COMMIT)
-			ck_assert_msg(!strcmp(kernel_perms(a), perms_of(m.Protect)),
-			              "%p: kernel %s for protection %#lx", (void *)a, kernel_perms(a),
-			              (unsigned long)m.Protect);
+		if (m.State == MEM_COMMIT) {
+			char k[5];
+
+			tl_kernel_perms(a, k);
+			k[3] = 0;
+			ck_assert_msg(!strcmp(k, perms_of(m.Protect)), "%p: kernel %s for protection %#lx",
+			              (void *)a, k, (unsigned long)m.Protect);
+		}
 	}
 	ck_assert(saw_exec && saw_ro);
 	ck_assert_uint_gt(GetMappedFileNameA(GetCurrentProcess(), p, name, sizeof name), 0);
@@ -1791,7 +1765,7 @@ static Suite *make_section_suite(void)
 static int child_read(const char *name)
 {
 	/* After exec: root's capabilities come back with every exec. */
-	HANDLE h = drop_capabilities() ? NULL : OpenFileMappingA(FILE_MAP_ALL_ACCESS, FALSE, name);
+	HANDLE h = tl_drop_capabilities() ? NULL : OpenFileMappingA(FILE_MAP_ALL_ACCESS, FALSE, name);
 	char *r = h ? MapViewOfFile(h, FILE_MAP_READ, 0, 0, 0) : NULL;
 	char *c = h ? MapViewOfFile(h, FILE_MAP_COPY, 0, 0, 0) : NULL;
 	char *w = h ? MapViewOfFile(h, FILE_MAP_WRITE, 0, 0, 0) : NULL;

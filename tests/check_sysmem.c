@@ -286,22 +286,13 @@ START_TEST(test_SetSystemFileCacheSize__invalid_requests)
 }
 END_TEST
 
-/* Drops every capability (root stays uid 0): the privilege is not held. */
-static int drop_capabilities(void)
-{
-	struct { uint32_t version; int pid; } hdr = { 0x20080522, 0 };
-	struct { uint32_t effective, permitted, inheritable; } data[2] = { { 0 } };
-
-	return (int)syscall(SYS_capset, &hdr, data);
-}
-
 START_TEST(test_SetSystemFileCacheSize__needs_the_privilege)
 {
 	pid_t pid = fork();
 	int st;
 
 	if (pid == 0) {
-		if (drop_capabilities())
+		if (tl_drop_capabilities())
 			_exit(9);
 		SetLastError(0);
 		if (SetSystemFileCacheSize((SIZE_T)-1, (SIZE_T)-1, 0))

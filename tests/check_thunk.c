@@ -50,22 +50,6 @@ static AtlThunkData_t *thunk_to(void *proc, size_t first)
 	return t;
 }
 
-/* The kernel's permissions of the mapping holding a ("rwxp"). */
-static void perms_of(const void *a, char out[5])
-{
-	char line[512];
-	FILE *f = fopen("/proc/self/maps", "r");
-	unsigned long lo, hi;
-
-	strcpy(out, "?");
-	while (f && fgets(line, sizeof line, f))
-		if (sscanf(line, "%lx-%lx %4s", &lo, &hi, out) == 3 &&
-		    (uintptr_t)a >= lo && (uintptr_t)a < hi)
-			break;
-	if (f)
-		fclose(f);
-}
-
 START_TEST(test_AtlThunk__replaces_first_parameter)
 {
 	AtlThunkData_t *t = thunk_to((void *)target, 0x1234);
@@ -101,8 +85,8 @@ START_TEST(test_AtlThunk__code_never_writable)
 	AtlThunkData_t *t = thunk_to((void *)target, 1);
 	char code_perms[5], data_perms[5];
 
-	perms_of((void *)AtlThunk_DataToCode(t), code_perms);
-	perms_of(t, data_perms);
+	tl_kernel_perms((void *)AtlThunk_DataToCode(t), code_perms);
+	tl_kernel_perms(t, data_perms);
 	ck_assert_str_eq(code_perms, anonymous_run() ? "r-xp" : "r-xs");
 	ck_assert_str_eq(data_perms, anonymous_run() ? "rw-p" : "rw-s");
 	AtlThunk_FreeData(t);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -70,6 +71,31 @@ bool tl_valgrind(void)
 	const char *v = getenv("TL_VALGRIND");
 
 	return RUNNING_ON_VALGRIND || (v && !strcmp(v, "1"));
+}
+
+int tl_drop_capabilities(void)
+{
+	struct { uint32_t version; int pid; } hdr = { 0x20080522, 0 };   /* _LINUX_CAPABILITY_VERSION_3 */
+	struct { uint32_t effective, permitted, inheritable; } data[2] = { { 0 } };
+
+	return (int)syscall(SYS_capset, &hdr, data);
+}
+
+void tl_kernel_perms(const void *a, char out[5])
+{
+	char line[512];
+	FILE *f = fopen("/proc/self/maps", "r");
+	unsigned long lo, hi;
+
+	strcpy(out, "?");
+	while (f && fgets(line, sizeof line, f))
+		if (sscanf(line, "%lx-%lx %4s", &lo, &hi, out) == 3 &&
+		    (uintptr_t)a >= lo && (uintptr_t)a < hi)
+			break;
+		else
+			strcpy(out, "?");
+	if (f)
+		fclose(f);
 }
 
 long tl_set_hugepages(long n)

@@ -66,6 +66,15 @@ long tl_meminfo(const char *key);
  * there is none, and put the old size back. */
 long tl_set_hugepages(long n);
 
+/* Drops every capability of the calling process (root stays uid 0 but
+ * file permissions, RLIMIT_MEMLOCK and privileges bind it again): 0 or -1.
+ * An exec gives root its capabilities back: drop them after it. */
+int tl_drop_capabilities(void);
+
+/* The kernel's permissions of the mapping holding a, as /proc/self/maps
+ * shows them ("r-xp"), into out; "?" when no mapping holds it. */
+void tl_kernel_perms(const void *a, char out[5]);
+
 /* ---- memory shortcuts: each fails the test if the call fails ---- */
 
 void *tl_reserve(SIZE_T size);
