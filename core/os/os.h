@@ -253,6 +253,34 @@ void mt_maps_close(struct mt_maps *m);
  * there is none. */
 int  mt_maps_find(struct mt_maps *m, uintptr_t addr, struct mt_vma *out);
 
+/* ---- small /proc readers and non-faulting reads (proc.c) ---- */
+
+/* The personality(2) flags of a process (pid 0: the calling one). Another
+ * process's need ptrace-attach rights: EPERM/EACCES without them, ENOENT
+ * or ESRCH when it is gone. */
+int  mt_os_personality(pid_t pid, unsigned long *out);
+
+/* Whether the kernel marks data non-executable: false when booted with
+ * noexec=off or when "nx" is missing from the flags of /proc/cpuinfo. */
+int  mt_os_kernel_nx(bool *on);
+
+/* Copies len bytes at src (any alignment) of the calling process to dst
+ * without ever faulting: EFAULT when some byte cannot be read (unmapped,
+ * no read permission, unmapped meanwhile by another thread). Uses
+ * process_vm_readv, or pread of /proc/self/mem where a seccomp filter
+ * refuses that; the latter also reads pages without read permission, so
+ * callers check the protection first. */
+int  mt_os_read_self(void *dst, uintptr_t src, size_t len);
+
+/* Tests: take the /proc/self/mem path. */
+extern bool mt_os_read_self_via_mem;
+
+/* A reader of the calling process's map for a short use: one kept open
+ * across calls (*is_kept, where PROCMAP_QUERY works and no other thread
+ * has it), else a fresh one. Hand it back with the same is_kept. */
+int  mt_maps_self_get(struct mt_maps **out, bool *is_kept);
+void mt_maps_self_put(struct mt_maps *m, bool is_kept);
+
 /* ---- userfaultfd write protection and PAGEMAP_SCAN (uffd.c) ---- */
 
 /* Registers the range for async write protection and protects it (all pages
