@@ -121,13 +121,16 @@ static _Thread_local int depth;               /* nested faults in handlers */
 static _Thread_local uintptr_t last_retry;    /* spurious-fault loop breaker */
 static _Thread_local int retries;
 
+/* Whether the recorded protection allows the access that faulted. A read
+ * of PAGE_EXECUTE memory is not allowed: where the CPU has protection
+ * keys the kernel makes such pages execute-only, and the read faults for
+ * real (on Windows too it is an access violation). */
 static bool allows(const struct memapi_rec_run *run, bool write, bool exec)
 {
 	int prot = run->state == MEM_COMMIT && !(run->protect & PAGE_GUARD) ?
 	           mt_prot_from_win(run->protect) : 0;
 
-	return (prot & PROT_READ || prot & PROT_EXEC) && (!write || prot & PROT_WRITE) &&
-	       (!exec || prot & PROT_EXEC);
+	return (exec ? prot & PROT_EXEC : prot & PROT_READ) && (!write || prot & PROT_WRITE);
 }
 
 bool mt_fault_writecopy(struct mt_region *r, size_t page)

@@ -80,6 +80,32 @@ START_TEST(test_fault__execute_reports_8)
 }
 END_TEST
 
+/* A read of PAGE_EXECUTE memory: where the kernel makes it execute-only
+ * (protection keys) the read faults, and that is an access violation at
+ * once, with no retries; elsewhere the read just works. */
+START_TEST(test_fault__read_of_execute_only_page)
+{
+	unsigned char *p = tl_commit_new(TL_PAGE, RW);
+	memapi_counters before, after;
+	DWORD old;
+
+	p[7] = 0x5a;
+	tl_protect(p, TL_PAGE, PAGE_EXECUTE);
+	tl_fault_begin(PAGE_EXECUTE_READ);
+	ck_assert_int_eq(memapi_get_counters(&before), 0);
+	ck_assert_int_eq(tl_read(p + 7), 0x5a);
+	ck_assert_int_eq(memapi_get_counters(&after), 0);
+	if (tl_fault.count) {
+		ck_assert_int_eq(tl_fault.count, 1);
+		ck_assert_uint_eq(tl_fault.code, EXCEPTION_ACCESS_VIOLATION);
+		ck_assert_uint_eq(tl_fault.info0, 0);
+		ck_assert_uint_eq(after.faults - before.faults, 1);      /* no retry loop */
+	}
+	ck_assert(VirtualProtect(p, TL_PAGE, PAGE_READWRITE, &old));
+	tl_release(p);
+}
+END_TEST
+
 START_TEST(test_fault__foreign_memory_reported)
 {
 	char *m = mmap(NULL, TL_PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -511,6 +537,7 @@ static Suite *make_fault_suite(void)
 	tcase_add_test(tc, test_fault__read_reports_0_and_address);
 	tcase_add_test(tc, test_fault__write_reports_1_and_address);
 	tcase_add_test(tc, test_fault__execute_reports_8);
+	tcase_add_test(tc, test_fault__read_of_execute_only_page);
 	tcase_add_test(tc, test_fault__foreign_memory_reported);
 	tcase_add_test(tc, test_fault__handler_skips_instruction);
 	tcase_add_test(tc, test_fault__handler_protects_and_continues);
