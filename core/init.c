@@ -31,7 +31,6 @@ static void other_locks(enum mt_fork_phase phase)
 {
 	mt_handles_atfork(phase);
 	mt_veh_atfork(phase);
-	mt_query_atfork(phase);
 	mt_os_atfork(phase);
 	mt_secure_atfork(phase);
 	mt_badmem_atfork(phase);

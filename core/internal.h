@@ -247,7 +247,6 @@ DWORD mt_vm_protect(uintptr_t addr, size_t size, DWORD prot, DWORD *old);
 DWORD mt_query_self(uintptr_t addr, MEMORY_BASIC_INFORMATION *mbi);
 /* VirtualQuery from /proc/PID/maps only (pid 0: self). */
 DWORD mt_query_kernel(pid_t pid, uintptr_t addr, MEMORY_BASIC_INFORMATION *mbi);
-void  mt_query_atfork(enum mt_fork_phase phase);
 
 /* ---- fault.c ---- */
 

@@ -85,44 +85,19 @@ static void fill_free(MEMORY_BASIC_INFORMATION *mbi, uintptr_t page, uintptr_t e
 	mbi->Protect = PAGE_NOACCESS;
 }
 
-/* The calling process's /proc/self/maps stays open when PROCMAP_QUERY
- * works (each query asks the kernel afresh; a parsed copy would go stale).
- * Reopened after fork: the descriptor names the parent. */
-static pthread_mutex_t self_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct mt_maps *self_maps;
-static pid_t self_maps_pid;
-
-void mt_query_atfork(enum mt_fork_phase phase)
+/* The calling process's map comes from the reader the OS layer keeps open
+ * (mt_maps_self_get: PROCMAP_QUERY asks the kernel afresh each time);
+ * another process's is opened for the query. */
+static int maps_open(pid_t pid, struct mt_maps **m, bool *kept)
 {
-	mt_mutex_atfork(&self_lock, phase);
+	*kept = false;
+	return pid ? mt_maps_open(pid, m) : mt_maps_self_get(m, kept);
 }
 
-static int maps_open(pid_t pid, struct mt_maps **m)
+static void maps_close(struct mt_maps *m, bool kept)
 {
-	pid_t me;
-	int e;
-
-	if (pid || !mt_os.has_procmap_query)
-		return mt_maps_open(pid, m);
-	me = getpid();
-	pthread_mutex_lock(&self_lock);
-	if (self_maps && self_maps_pid != me) {
-		mt_maps_close(self_maps);
-		self_maps = NULL;
-	}
-	if (!self_maps && (e = mt_maps_open(0, &self_maps))) {
-		pthread_mutex_unlock(&self_lock);
-		return e;
-	}
-	self_maps_pid = me;
-	*m = self_maps;
-	return 0;               /* maps_close() unlocks */
-}
-
-static void maps_close(struct mt_maps *m)
-{
-	if (m == self_maps)
-		pthread_mutex_unlock(&self_lock);
+	if (kept)
+		mt_maps_self_put(m, true);
 	else
 		mt_maps_close(m);
 }
@@ -134,7 +109,8 @@ static DWORD query_kernel(pid_t pid, uintptr_t addr, uintptr_t clip,
 	uintptr_t page = mt_page_down(addr);
 	struct mt_maps *m;
 	struct mt_vma v;
-	int e = maps_open(pid, &m);
+	bool kept;
+	int e = maps_open(pid, &m, &kept);
 
 	if (e)
 		return e == ENOENT || e == ESRCH ? ERROR_INVALID_PARAMETER : ERROR_ACCESS_DENIED;
@@ -148,13 +124,13 @@ static DWORD query_kernel(pid_t pid, uintptr_t addr, uintptr_t clip,
 		fill_free(mbi, page, end < clip ? end : clip);
 		if (k)
 			k->type = 0;
-		maps_close(m);
+		maps_close(m, kept);
 		return e && e != ENOENT ? mt_error_from_errno(e) : 0;
 	}
 	struct kview g;
 
 	group_of(m, &v, &g);
-	maps_close(m);
+	maps_close(m, kept);
 	memset(mbi, 0, sizeof *mbi);
 	mbi->BaseAddress = (PVOID)page;
 	mbi->AllocationBase = (PVOID)g.base;
