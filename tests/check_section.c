@@ -759,7 +759,9 @@ START_TEST(test_CreateFileMapping__other_process_name_ignores_request)
 			strcpy(v, "theirs");
 		(void)!write(ready[1], "x", 1);
 		(void)!read(hold[0], &c, 1);
-		_exit(v ? 0 : 1);
+		if (v)
+			UnmapViewOfFile(v);
+		_exit(v && CloseHandle(o) ? 0 : 1);      /* the last user: the name goes */
 	}
 	close(hold[0]);
 	ck_assert_int_eq(read(ready[0], &c, 1), 1);
@@ -862,7 +864,9 @@ START_TEST(test_GetMappedFileName__other_process)
 		if (!v[0] || !i || write(ready[1], v, sizeof v) != sizeof v)
 			_exit(1);
 		(void)!read(hold[0], &c, 1);
-		_exit(0);
+		/* Closed as the last users, so the names go with them. */
+		UnmapViewOfFile(v[0]);
+		_exit(CloseHandle(h) && CloseHandle(i) && CloseHandle(f) ? 0 : 1);
 	}
 	close(hold[0]);
 	ck_assert_int_eq(read(ready[0], at, sizeof at), (ssize_t)sizeof at);
