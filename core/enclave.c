@@ -323,16 +323,18 @@ BOOL WINAPI InitializeEnclave(HANDLE hProcess, LPVOID lpAddress, LPCVOID lpEncla
 
 static void unlink_enclave(struct mt_enclave *e)
 {
-	struct mt_enclave **p;
+	struct mt_enclave *prev = NULL, *q;
 
 	mt_vm_lock();
 	mt_vm_change_begin();
-	for (p = &enclaves; *p && *p != e; p = &(*p)->next)
-		;
-	if (*p)
-		*p = e->next;
-	for (struct mt_enclave *q = enclaves; q; q = q->next)
-		q->rec.next = q->next ? &q->next->rec : NULL;
+	for (q = enclaves; q && q != e; q = q->next)
+		prev = q;
+	if (q && prev) {
+		prev->next = e->next;
+		prev->rec.next = e->rec.next;
+	} else if (q) {
+		enclaves = e->next;
+	}
 	publish();
 	mt_vm_change_end();
 	mt_vm_unlock();

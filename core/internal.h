@@ -318,6 +318,12 @@ void mt_awe_forget(struct mt_region *r);
 void mt_awe_after_fork(void);
 void mt_awe_atfork(enum mt_fork_phase phase);
 
+/* ---- sysmem.c ---- */
+
+/* Physical memory and what is available of it, as GlobalMemoryStatusEx
+ * reports them (within the cgroup's limit), in bytes. */
+DWORD mt_physical_memory(uint64_t *total, uint64_t *avail);
+
 /* ---- notify.c ---- */
 
 /* Whether a notification object's memory condition holds now. */

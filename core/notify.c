@@ -30,16 +30,18 @@ static void publish(void)
 
 static void notification_destroy(struct mt_object *obj)
 {
-	struct mt_notification *n = (struct mt_notification *)obj, **p;
+	struct mt_notification *n = (struct mt_notification *)obj, *prev = NULL, *q;
 
 	mt_vm_lock();
 	mt_vm_change_begin();
-	for (p = &all; *p && *p != n; p = &(*p)->next)
-		;
-	if (*p)
-		*p = n->next;
-	for (struct mt_notification *q = all; q; q = q->next)
-		q->rec.next = q->next ? &q->next->rec : NULL;
+	for (q = all; q && q != n; q = q->next)
+		prev = q;
+	if (q && prev) {
+		prev->next = n->next;
+		prev->rec.next = n->rec.next;
+	} else if (q) {
+		all = n->next;
+	}
 	publish();
 	mt_vm_change_end();
 	mt_vm_unlock();
@@ -55,28 +57,11 @@ static uint64_t low_threshold(uint64_t total)
 	return t < 64 * MIB ? t : 64 * MIB;
 }
 
-/* Physical memory in the sense of GlobalMemoryStatusEx. */
-static DWORD physical(uint64_t *total, uint64_t *avail)
-{
-	struct mt_meminfo m;
-	struct mt_cgroup_mem c;
-	int e = mt_os_meminfo(&m);
-
-	if (e)
-		return mt_error_from_errno(e);
-	mt_os_cgroup_memory(&c);
-	*total = m.total < c.max ? m.total : c.max;
-	*avail = m.available;
-	if (c.max != UINT64_MAX && c.max - (c.current < c.max ? c.current : c.max) < *avail)
-		*avail = c.max - (c.current < c.max ? c.current : c.max);
-	return 0;
-}
-
 DWORD mt_notification_state(struct mt_object *obj, bool *signalled)
 {
 	struct mt_notification *n = (struct mt_notification *)obj;
 	uint64_t total = 0, avail = 0, low;
-	DWORD err = physical(&total, &avail);
+	DWORD err = mt_physical_memory(&total, &avail);
 
 	if (err)
 		return err;

@@ -40,19 +40,37 @@ static void page_file(const struct mt_meminfo *m, const struct mt_cgroup_mem *c,
 	}
 }
 
+/* Physical memory and what is available of it, within the cgroup's limit. */
+static DWORD physical(struct mt_meminfo *m, struct mt_cgroup_mem *c, uint64_t *total,
+                      uint64_t *avail)
+{
+	int e;
+
+	if ((e = mt_os_meminfo(m)))
+		return mt_error_from_errno(e);
+	mt_os_cgroup_memory(c);
+	*total = min_u64(m->total, c->max);
+	*avail = min_u64(min_u64(m->available, room_in(c->max, c->current)), *total);
+	return 0;
+}
+
+DWORD mt_physical_memory(uint64_t *total, uint64_t *avail)
+{
+	struct mt_meminfo m;
+	struct mt_cgroup_mem c;
+
+	return physical(&m, &c, total, avail);
+}
+
 static DWORD memory_status(MEMORYSTATUSEX *s)
 {
 	struct mt_meminfo m;
 	struct mt_cgroup_mem c;
-	uint64_t total, avail, vm = mt_os_vm_size();
-	int e;
+	uint64_t total = 0, avail = 0, vm = mt_os_vm_size();
+	DWORD err;
 
-	if ((e = mt_os_meminfo(&m)))
-		return mt_error_from_errno(e);
-	mt_os_cgroup_memory(&c);
-	total = min_u64(m.total, c.max);
-	avail = min_u64(m.available, room_in(c.max, c.current));
-	avail = min_u64(avail, total);
+	if ((err = physical(&m, &c, &total, &avail)))
+		return err;
 	s->dwMemoryLoad = total ? (DWORD)((total - avail) * 100 / total) : 0;
 	s->ullTotalPhys = total;
 	s->ullAvailPhys = avail;

@@ -22,27 +22,28 @@
 
 #define SHM_DIR "/dev/shm/"
 
-int mt_os_memfd(const char *name, uint64_t size, bool huge, int *out)
+/* Sizes a new descriptor fd (as returned: -1 with errno on failure) and
+ * hands it out, or closes it again: 0 or the errno. */
+static int sized(int fd, uint64_t size, bool take_pages, int *out)
 {
-	int fd = memfd_create(name, MFD_CLOEXEC | (huge ? MFD_HUGETLB : 0));
 	int e;
 
 	if (fd < 0)
 		return errno;
-	if (ftruncate(fd, (off_t)size)) {
-		e = errno;
-		close(fd);
-		return e;
-	}
-	/* Huge pages are taken now, so that a section without them fails at
-	 * creation as it does on Windows, not with SIGBUS on first touch. */
-	if (huge && fallocate(fd, 0, 0, (off_t)size)) {
+	if (ftruncate(fd, (off_t)size) || (take_pages && fallocate(fd, 0, 0, (off_t)size))) {
 		e = errno;
 		close(fd);
 		return e;
 	}
 	*out = fd;
 	return 0;
+}
+
+int mt_os_memfd(const char *name, uint64_t size, bool huge, int *out)
+{
+	/* Huge pages are taken now, so that a section without them fails at
+	 * creation as it does on Windows, not with SIGBUS on first touch. */
+	return sized(memfd_create(name, MFD_CLOEXEC | (huge ? MFD_HUGETLB : 0)), size, huge, out);
 }
 
 static int shm_path(const char *name, char *path, size_t room)
@@ -291,17 +292,7 @@ int mt_os_code_pages_unshare(void *rx, void *rw, size_t page)
 int mt_os_memfd_secret(uint64_t size, int *out)
 {
 #ifdef SYS_memfd_secret
-	int fd = (int)syscall(SYS_memfd_secret, O_CLOEXEC), e;
-
-	if (fd < 0)
-		return errno;
-	if (ftruncate(fd, (off_t)size)) {
-		e = errno;
-		close(fd);
-		return e;
-	}
-	*out = fd;
-	return 0;
+	return sized((int)syscall(SYS_memfd_secret, O_CLOEXEC), size, false, out);
 #else
 	(void)size;
 	(void)out;
