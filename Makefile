@@ -51,8 +51,16 @@ LIB_SO    := $(BUILD)/libmemapi.so.$(SOVERSION)
 LIB_A     := $(BUILD)/libmemapi.a
 HEADERS   := $(wildcard core/include/*.h)
 
+# ---- libmeminspect: the only code that links libelf and capstone ----
+INSPECT_SRC  := $(wildcard inspect/*.c)
+INSPECT_OBJ  := $(INSPECT_SRC:%.c=$(BUILD)/obj/%.o)
+INSPECT_A    := $(BUILD)/libmeminspect.a
+INSPECT_PKGS := libelf capstone
+INSPECT_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(INSPECT_PKGS) 2>/dev/null)
+INSPECT_LIBS   := $(shell $(PKG_CONFIG) --libs $(INSPECT_PKGS) 2>/dev/null || echo -lelf -lcapstone)
+
 # ---- memtool ----
-CLI_SRC   := $(wildcard cli/*.c inspect/*.c)
+CLI_SRC   := $(wildcard cli/*.c)
 CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 MEMTOOL   := $(BUILD)/memtool
 
@@ -86,17 +94,23 @@ $(LIB_A): $(CORE_OBJ)
 	$(Q)rm -f $@
 	$(Q)$(AR) rcs $@ $^
 
-$(BUILD)/obj/cli/%.o $(BUILD)/obj/inspect/%.o: ALL_CFLAGS += -Icli -Iinspect -DMEMTOOL_VERSION='"$(VERSION)"'
+$(BUILD)/obj/cli/%.o: ALL_CFLAGS += -Icli -Iinspect -DMEMTOOL_VERSION='"$(VERSION)"'
+$(BUILD)/obj/inspect/%.o: ALL_CFLAGS += -Iinspect $(INSPECT_CFLAGS)
+
+$(INSPECT_A): $(INSPECT_OBJ)
+	@echo "  AR      $@"
+	$(Q)rm -f $@
+	$(Q)$(AR) rcs $@ $^
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 # memtool finds libmemapi beside it in build/, and in ../lib once installed.
-$(MEMTOOL): $(CLI_OBJ) $(LIB_SO)
+$(MEMTOOL): $(CLI_OBJ) $(INSPECT_A) $(LIB_SO)
 	@echo "  LINK    $@"
-	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $(CLI_OBJ) -L$(BUILD) -lmemapi \
-	  -Wl,-rpath,'$$ORIGIN:$$ORIGIN/../lib' $(LDLIBS_CORE)
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $(CLI_OBJ) $(INSPECT_A) -L$(BUILD) -lmemapi \
+	  -Wl,-rpath,'$$ORIGIN:$$ORIGIN/../lib' $(INSPECT_LIBS) $(LDLIBS_CORE)
 
 # Suites link the static library so they can reach internal hooks
 # (syscall fault injection) that the shared object does not export.

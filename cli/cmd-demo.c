@@ -1,5 +1,6 @@
 /* memtool demo: a small workload on libmemapi, inspected as it runs, so a
  * new user sees reservations, commits, guard pages and write watch at once. */
+#include <windows.h>
 #include "memtool.h"
 #include "region.h"
 

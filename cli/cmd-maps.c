@@ -1,51 +1,67 @@
-/* memtool maps: every region of a process in VirtualQuery terms. */
-#include "memtool.h"
-#include "region.h"
+/* memtool maps: every region of a target in VirtualQuery terms, with
+ * libmemapi's own detail where it owns the memory. */
+#include "maps.h"
 
-#include <unistd.h>
+#include <getopt.h>
+#include <winnt.h>
 
-struct maps_ctx {
-	bool json;
-	bool first;
+const struct out_col mt_region_cols[] = {
+	{ "base", "BASE", -14 }, { "allocation_base", "ALLOC_BASE", -14 }, { "size", "SIZE", 12 },
+	{ "state", "STATE", -11 }, { "protect", "PROTECT", -26 },
+	{ "allocation_protect", "ALLOC_PROTECT", -22 }, { "type", "TYPE", -11 },
+	{ "usage", "USAGE", -7 }, { "path", "PATH", -1 }, { NULL, NULL, 0 },
 };
 
-static bool print_one(const MEMORY_BASIC_INFORMATION *m, void *p)
+void mt_region_record(const struct mi_vq *q)
 {
-	struct maps_ctx *c = p;
+	char prot[200], aprot[200];
 
-	mt_region_print(m, c->json, c->first);
-	c->first = false;
-	return true;
+	mt_protect_name(q->state == MEM_FREE ? PAGE_NOACCESS : q->protect, prot, sizeof prot);
+	mt_protect_name(q->allocation_protect, aprot, sizeof aprot);
+	out_rec_begin();
+	out_addr("base", q->base);
+	out_addr("allocation_base", q->allocation_base);
+	out_uint("size", q->size);
+	out_str("state", mt_state_name(q->state));
+	out_str("protect", prot);
+	out_str("allocation_protect", aprot);
+	out_str("type", mt_type_name(q->type));
+	out_str("usage", q->usage);
+	out_str("path", q->path);
+	out_bool("libmemapi", q->own);
+	out_rec_end();
+}
+
+static int print_one(const struct mi_vq *q, void *ctx)
+{
+	mt_region_record(q);
+	return out_failed() ? -1 : 0;
 }
 
 int cmd_maps(int argc, char **argv)
 {
 	const struct cmd *self = mt_find_command("maps");
-	struct maps_ctx ctx = { false, true };
 	struct target_opts o;
-	HANDLE h;
+	struct mi_target *t;
+	struct mi_root *root;
+	struct mi_err e = { 0 };
 	int rc;
 
 	if ((rc = mt_parse_target_opts(argc, argv, self, &o)) >= 0)
 		return rc;
 	if (optind != argc)
 		return mt_usage(self);
-	ctx.json = o.json;
-	if ((rc = mt_open_target(o.pid, &h)))
+	if ((rc = mt_open_target(&o, &t)))
 		return rc;
-	if (ctx.json) {
-		printf("{\n");
-		mt_target_json(o.pid ? o.pid : GetCurrentProcessId());
-		printf(",\n  \"regions\": [");
-	} else {
-		mt_region_text_header();
-	}
-	rc = mt_walk_regions(h, false, print_one, &ctx);
-	if (ctx.json)
-		printf("\n  ]\n}\n");
-	CloseHandle(h);
-	if (rc)
-		return mt_error(MT_EXIT_RUNTIME, "reading the memory map", NULL,
-		                "the process went away or cannot be read");
+	mt_read_root(t, false, &root);
+	mt_out_begin(&o, "maps", t, "region");
+	out_list_begin("regions", "region", mt_region_cols);
+	rc = mi_region_walk(t, root, print_one, NULL, &e);
+	out_list_end();
+	out_doc_end();
+	mi_root_free(root);
+	mi_close(t);
+	if (rc > 0)
+		return mt_inspect_error("reading the memory map of", o.core ? o.core : "the process", &e);
 	return MT_EXIT_OK;
 }

@@ -1,16 +1,18 @@
-/* memtool query: one region, like VirtualQueryEx. */
-#include "memtool.h"
-#include "region.h"
+/* memtool query: the region containing one address, like VirtualQueryEx. */
+#include "maps.h"
 
-#include <unistd.h>
+#include <errno.h>
+#include <getopt.h>
 
 int cmd_query(int argc, char **argv)
 {
 	const struct cmd *self = mt_find_command("query");
-	MEMORY_BASIC_INFORMATION m;
 	struct target_opts o;
-	uintptr_t addr;
-	HANDLE h;
+	struct mi_target *t;
+	struct mi_root *root;
+	struct mi_err e = { 0 };
+	struct mi_vq q;
+	uint64_t addr;
 	int rc;
 
 	if ((rc = mt_parse_target_opts(argc, argv, self, &o)) >= 0)
@@ -20,27 +22,22 @@ int cmd_query(int argc, char **argv)
 	if (!mt_parse_address(argv[optind], &addr))
 		return mt_error(MT_EXIT_USAGE, "invalid address", argv[optind],
 		                "expected a hexadecimal address");
-	if ((rc = mt_open_target(o.pid, &h)))
+	if ((rc = mt_open_target(&o, &t)))
 		return rc;
-	if (!VirtualQueryEx(h, (LPCVOID)addr, &m, sizeof m)) {
-		DWORD e = GetLastError();
-
-		CloseHandle(h);
-		return mt_error(e == ERROR_INVALID_PARAMETER ? MT_EXIT_USAGE : MT_EXIT_RUNTIME,
-		                "cannot query address", argv[optind],
-		                e == ERROR_INVALID_PARAMETER ? "outside the user address space"
-		                                             : "the process cannot be read");
+	mt_read_root(t, false, &root);
+	rc = mi_region_query(t, root, addr, &q, &e);
+	if (!rc) {
+		mt_out_begin(&o, "query", t, "region");
+		out_list_begin("regions", "region", mt_region_cols);
+		mt_region_record(&q);
+		out_list_end();
+		out_doc_end();
 	}
-	CloseHandle(h);
-	if (o.json) {
-		printf("{\n");
-		mt_target_json(o.pid ? o.pid : GetCurrentProcessId());
-		printf(",\n  \"region\":");
-		mt_region_print(&m, true, true);
-		printf("\n}\n");
-	} else {
-		mt_region_text_header();
-		mt_region_print(&m, false, true);
-	}
+	mi_root_free(root);
+	mi_close(t);
+	if (rc == EINVAL)
+		return mt_error(MT_EXIT_USAGE, "cannot query address", argv[optind], e.msg);
+	if (rc)
+		return mt_inspect_error("cannot query address", argv[optind], &e);
 	return MT_EXIT_OK;
 }

@@ -7,9 +7,9 @@
 const struct cmd mt_commands[] = {
 	{ "demo",  cmd_demo,  "memtool demo [--json]",
 	  "run a bundled libmemapi workload and inspect it" },
-	{ "maps",  cmd_maps,  "memtool maps [--pid PID] [--json]",
+	{ "maps",  cmd_maps,  "memtool maps [--pid PID | --core FILE] [--json | --jsonl | --csv]",
 	  "the region map of a process in VirtualQuery terms" },
-	{ "query", cmd_query, "memtool query ADDRESS [--pid PID] [--json]",
+	{ "query", cmd_query, "memtool query ADDRESS [--pid PID | --core FILE] [--json | --jsonl | --csv]",
 	  "one region, like VirtualQueryEx" },
 	{ "help",  cmd_help,  "memtool help [COMMAND]",
 	  "list the commands, or show one command's usage" },

@@ -1,5 +1,6 @@
 /* Walking and printing VirtualQuery regions of a process, shared by maps,
  * query and demo. */
+#include <windows.h>
 #include "memtool.h"
 #include "region.h"
 
@@ -51,23 +52,6 @@ void mt_target_json(DWORD pid)
 			putchar(*p);
 	}
 	printf("\"}");
-}
-
-int mt_open_target(DWORD pid, HANDLE *out)
-{
-	char buf[32];
-
-	if (!pid || pid == GetCurrentProcessId()) {
-		*out = GetCurrentProcess();
-		return MT_EXIT_OK;
-	}
-	*out = OpenProcess(PROCESS_QUERY_INFORMATION | PROCESS_VM_READ, FALSE, pid);
-	if (*out)
-		return MT_EXIT_OK;
-	snprintf(buf, sizeof buf, "%u", pid);
-	return mt_error(MT_EXIT_RUNTIME, "cannot open process", buf,
-	                GetLastError() == ERROR_ACCESS_DENIED ? "permission denied"
-	                                                      : "no such process");
 }
 
 /* VirtualQueryEx from 0 to the top of the user address space; free

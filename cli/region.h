@@ -8,7 +8,6 @@
 void mt_region_text_header(void);
 void mt_region_print(const MEMORY_BASIC_INFORMATION *m, bool json, bool first);
 void mt_target_json(DWORD pid);
-int  mt_open_target(DWORD pid, HANDLE *out);
 int  mt_walk_regions(HANDLE process, bool all,
                      bool (*fn)(const MEMORY_BASIC_INFORMATION *, void *), void *ctx);
 

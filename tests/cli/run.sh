@@ -1,105 +1,28 @@
 #!/usr/bin/env bash
-# CLI tests: run the built memtool against real processes and check exit
-# codes, messages and JSON; then build an outside program through the
-# installed pkg-config file. Usage: tests/cli/run.sh BUILD_DIR
+# CLI tests: run the built memtool against real processes and real core
+# files and check exit codes, messages and output against ground truth.
+# Every tests/cli/t-*.sh is sourced in turn (helpers in lib.sh).
+# Usage: tests/cli/run.sh BUILD_DIR [t-NAME.sh ...]
 set -u
 build=${1:-build}
+shift || true
 mt="$build/memtool"
+here=$(dirname "$0")
 pass=0 fail=0
 tmp=$(mktemp -d)
-trap 'kill $sleeper 2>/dev/null; rm -rf "$tmp"' EXIT
-
-ok()   { pass=$((pass + 1)); }
-bad()  { fail=$((fail + 1)); echo "FAIL: $*"; }
-
-# expect NAME CODE CMD...: the command exits with CODE.
-expect() {
-	local name=$1 code=$2; shift 2
-	"$@" >"$tmp/out" 2>"$tmp/err"
-	local rc=$?
-	if [ "$rc" -eq "$code" ]; then ok; else bad "$name: exit $rc, want $code ($(head -c 300 "$tmp/err"))"; fi
-}
-# has NAME FILE PATTERN: FILE matches the extended regex.
-has() { if grep -Eq -- "$3" "$2"; then ok; else bad "$1: no '$3' in $(head -c 300 "$2")"; fi; }
-json() { if python3 -m json.tool "$2" >/dev/null 2>&1; then ok; else bad "$1: invalid JSON"; fi; }
-
+cleanup_pids=()
+trap 'kill $sleeper "${cleanup_pids[@]}" 2>/dev/null; rm -rf "$tmp"' EXIT
+. "$here/lib.sh"
 sleep 300 & sleeper=$!
 
-expect version 0 "$mt" --version
-has version "$tmp/out" '^memtool [0-9]+\.[0-9]+'
-expect no_args 2 "$mt"
-expect unknown_command 2 "$mt" frobnicate
-has unknown_command_msg "$tmp/err" "^memtool: unknown command 'frobnicate': "
-expect help 0 "$mt" help
-has help_lists_maps "$tmp/out" '^  maps '
-expect help_maps 0 "$mt" help maps
-has help_maps_usage "$tmp/out" '^usage: memtool maps \[--pid PID\]'
-expect maps_dash_h 0 "$mt" maps -h
-has maps_dash_h_same_usage "$tmp/out" '^usage: memtool maps \[--pid PID\] \[--json\]$'
-
-# Each man page's synopsis is the command's -h usage line.
-for c in demo maps query; do
-	u=$("$mt" "$c" -h | sed -n 's/^usage: //p')
-	m=$(sed -n '/^\.SH SYNOPSIS/{n;s/^\.B //;s/\\-/-/g;p;q}' "man/man1/memtool-$c.1")
-	[ -n "$u" ] && [ "$u" = "$m" ] && ok || bad "man synopsis of $c: '$m' != usage '$u'"
+files=("$@")
+[ ${#files[@]} -gt 0 ] || files=("$here"/t-*.sh)
+for tfile in "${files[@]}"; do
+	[ -f "$tfile" ] || tfile="$here/$tfile"
+	before=$fail
+	. "$tfile"
+	[ "$fail" -eq "$before" ] || echo "  ($((fail - before)) failed in $(basename "$tfile"))"
 done
-
-expect maps_self 0 "$mt" maps
-has maps_self_image "$tmp/out" 'MEM_IMAGE'
-has maps_self_stack "$tmp/out" 'MEM_COMMIT +PAGE_READWRITE'
-expect maps_pid 0 "$mt" maps --pid "$sleeper"
-has maps_pid_image "$tmp/out" 'PAGE_EXECUTE_READ +PAGE_EXECUTE_WRITECOPY +MEM_IMAGE'
-expect maps_json 0 "$mt" maps --pid "$sleeper" --json
-json maps_json_valid "$tmp/out"
-has maps_json_target "$tmp/out" "\"target\": \\{\"kind\": \"pid\", \"pid\": $sleeper, \"executable\": \"[^\"]*sleep\""
-has maps_json_keys "$tmp/out" '"base": "0x[0-9a-f]+", "allocation_base": "0x[0-9a-f]+", "size": [0-9]+, "state": "MEM_'
-expect maps_bad_pid 2 "$mt" maps --pid abc
-has maps_bad_pid_msg "$tmp/err" "^memtool: invalid pid 'abc': "
-expect maps_dead_pid 1 "$mt" maps --pid 2147483000
-has maps_dead_pid_msg "$tmp/err" "^memtool: cannot open process '2147483000': no such process"
-expect maps_extra_arg 2 "$mt" maps extra
-expect maps_bad_option 2 "$mt" maps --bogus
-
-addr=$(awk '/sleep/ { split($1, a, "-"); print a[1]; exit }' /proc/$sleeper/maps)
-expect query_pid 0 "$mt" query "$addr" --pid "$sleeper"
-has query_pid_image "$tmp/out" "^0x$addr +0x$addr .*MEM_IMAGE"
-expect query_json 0 "$mt" query "0x$addr" --pid "$sleeper" --json
-json query_json_valid "$tmp/out"
-expect query_free 0 "$mt" query 0x10000 --pid "$sleeper"
-has query_free_state "$tmp/out" 'MEM_FREE +PAGE_NOACCESS'
-expect query_bad_addr 2 "$mt" query xyz
-has query_bad_addr_msg "$tmp/err" "^memtool: invalid address 'xyz': "
-expect query_kernel_addr 2 "$mt" query ffffffffff600000
-expect query_missing 2 "$mt" query
-
-expect demo 0 "$mt" demo
-has demo_watch "$tmp/out" '5 pages written since the last reset'
-has demo_guard "$tmp/out" '1 STATUS_GUARD_PAGE_VIOLATION delivered'
-expect demo_json 0 "$mt" demo --json
-json demo_json_valid "$tmp/out"
-MEMAPI_WRITE_WATCH=fallback expect demo_fallback 0 "$mt" demo
-has demo_fallback_mode "$tmp/out" 'write watch by the mprotect fallback'
-has demo_fallback_watch "$tmp/out" '5 pages written since the last reset'
-
-# Output to a closed pipe: no error message, no hang.
-if "$mt" maps --pid "$sleeper" 2>"$tmp/err" | head -1 >/dev/null && [ ! -s "$tmp/err" ]; then ok; else bad "maps_into_head: $(cat "$tmp/err")"; fi
-
-# The pkg-config contract: an outside program includes <windows.h> and links.
-make -s install DESTDIR="$tmp/root" PREFIX=/usr BUILD="$build" >/dev/null 2>"$tmp/err" || bad "install: $(head -c 300 "$tmp/err")"
-export PKG_CONFIG_SYSROOT_DIR="$tmp/root" PKG_CONFIG_LIBDIR="$tmp/root/usr/lib/pkgconfig"
-# A sanitizer build of the library needs the program built the same way.
-san=""
-if readelf -d "$build/libmemapi.so.1" | grep -q libasan; then san="-fsanitize=address,undefined"; fi
-if cc $san -o "$tmp/outside" tests/fixtures/outside.c $(pkg-config --cflags --libs memapi) 2>"$tmp/err"; then ok; else bad "pkgconfig_build: $(head -c 500 "$tmp/err")"; fi
-if LD_LIBRARY_PATH="$tmp/root/usr/lib" "$tmp/outside" >"$tmp/out" 2>&1; then ok; else bad "pkgconfig_run: $(cat "$tmp/out")"; fi
-has pkgconfig_output "$tmp/out" '^outside: ok'
-for f in windows.h memoryapi.h heapapi.h winbase.h sysinfoapi.h enclaveapi.h atlthunk.h psapi.h \
-         errhandlingapi.h handleapi.h fileapi.h synchapi.h processthreadsapi.h winnt.h winerror.h memapi.h; do
-	[ -f "$tmp/root/usr/include/memapi/$f" ] && ok || bad "installed header $f missing"
-done
-[ -L "$tmp/root/usr/lib/libmemapi.so" ] && [ -f "$tmp/root/usr/lib/libmemapi.so.1" ] && ok || bad "installed libraries"
-readelf -d "$tmp/root/usr/lib/libmemapi.so.1" | grep -q 'SONAME.*libmemapi.so.1' && ok || bad "soname"
-[ -f "$tmp/root/usr/share/man/man3/memapi.3" ] && ok || bad "installed man page memapi.3"
 
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
