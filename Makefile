@@ -117,12 +117,21 @@ $(MEMTOOL): $(CLI_OBJ) $(INSPECT_A) $(LIB_SO)
 $(BUILD)/obj/tests/%.o: tests/%.c
 	@mkdir -p $(@D)
 	@echo "  CC      $<"
-	$(Q)$(CC) $(ALL_CFLAGS) -Icore $(CHECK_CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) -Icore -Iinspect $(CHECK_CFLAGS) -c $< -o $@
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_LIB) $(LIB_A)
 	@mkdir -p $(@D)
 	@echo "  LINK    $@"
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(TEST_LIB) $(LIB_A) $(CHECK_LIBS) $(LDLIBS_CORE)
+
+# Suites of libmeminspect (check_inspect*) link it, libelf and capstone too.
+INSPECT_TESTS := $(filter $(BUILD)/tests/check_inspect%,$(TEST_BIN))
+$(INSPECT_TESTS): $(BUILD)/tests/check_inspect%: $(BUILD)/obj/tests/check_inspect%.o $(TEST_LIB) \
+                  $(INSPECT_A) $(LIB_A)
+	@mkdir -p $(@D)
+	@echo "  LINK    $@"
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(TEST_LIB) $(INSPECT_A) $(LIB_A) $(CHECK_LIBS) \
+	  $(INSPECT_LIBS) $(LDLIBS_CORE)
 
 $(BUILD)/bench/%: tests/bench/%.c tests/bench/bench.h $(LIB_A)
 	@mkdir -p $(@D)

@@ -40,6 +40,12 @@ int cmd_help(int argc, char **argv)
 		overview(stdout);
 		return MT_EXIT_OK;
 	}
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+		printf("usage: %s\n", mt_find_command("help")->usage);
+		return MT_EXIT_OK;
+	}
+	if (argc > 2)
+		return mt_usage(mt_find_command("help"));
 	if (!(c = mt_find_command(argv[1])))
 		return mt_error(MT_EXIT_USAGE, "unknown command", argv[1], "see 'memtool help'");
 	printf("usage: %s\n%s\n", c->usage, c->summary);
