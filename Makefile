@@ -138,6 +138,13 @@ $(BUILD)/bench/%: tests/bench/%.c tests/bench/bench.h $(LIB_A)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(BASEFLAGS) $(INCLUDES) -Icore -O2 -g -o $@ $< $(LIB_A) $(LDLIBS_CORE)
 
+# bench_watch samples a child with libmeminspect.
+$(BUILD)/bench/bench_watch: tests/bench/bench_watch.c tests/bench/bench.h $(INSPECT_A) $(LIB_A)
+	@mkdir -p $(@D)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(BASEFLAGS) $(INCLUDES) -Icore -Iinspect -O2 -g -o $@ $< $(INSPECT_A) $(LIB_A) \
+	  $(INSPECT_LIBS) $(LDLIBS_CORE)
+
 # Heap benchmark workers. bench_heap runs one worker per allocator as a
 # child process, since mimalloc and jemalloc replace malloc when linked; they
 # are named heap_work-*, not bench_*, so the bench loop does not run them
@@ -178,6 +185,26 @@ check: all $(TEST_BIN)
 valgrind: all $(TEST_BIN)
 	@VALGRIND=1 tests/run-suites.sh $(BUILD) $(TEST_BIN)
 
+# The core reader under libFuzzer for FUZZ_TIME seconds (tests/fuzz/fuzz_core.c
+# says how to reproduce a crash). The seeds name this build's libmemapi.so.1.
+FUZZ_CC    ?= clang
+FUZZ_TIME  ?= 60
+FUZZ_DIR   := $(BUILD)/tests/fuzz
+FUZZ_BIN   := $(FUZZ_DIR)/fuzz_core
+FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -g -O1 $(WARN) $(INCLUDES) -Iinspect $(INSPECT_CFLAGS) \
+              -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+.PHONY: fuzz
+$(FUZZ_BIN): tests/fuzz/fuzz_core.c $(INSPECT_SRC) $(wildcard inspect/*.h) $(HEADERS)
+	@mkdir -p $(@D)
+	@echo "  CC      $@"
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz_core.c $(INSPECT_SRC) $(INSPECT_LIBS)
+
+fuzz: $(FUZZ_BIN) $(LIB_SO)
+	@mkdir -p $(FUZZ_DIR)/corpus $(FUZZ_DIR)/artifacts
+	$(Q)python3 tests/cli/corrupt.py synth $(FUZZ_DIR)/corpus --symbols $(LIB_SO) --fast >/dev/null
+	$(FUZZ_BIN) -max_total_time=$(FUZZ_TIME) -timeout=10 -print_final_stats=1 \
+	  -artifact_prefix=$(FUZZ_DIR)/artifacts/ $(FUZZ_DIR)/corpus tests/fixtures/corpus
+
 bench: $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do $$b || exit 1; done
 
@@ -193,6 +220,9 @@ install: all
 	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
 	    core/memapi.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/memapi.pc
 	install -m 755 $(MEMTOOL) $(DESTDIR)$(BINDIR)/
+	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+	install -m 644 cli/completion/memtool.bash \
+	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions/memtool
 	for s in 1 3 7; do \
 	  f=$$(ls man/man$$s/* 2>/dev/null); \
 	  [ -z "$$f" ] || install -m 644 $$f $(DESTDIR)$(MANDIR)/man$$s/; \
@@ -200,7 +230,7 @@ install: all
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libmemapi.* $(DESTDIR)$(LIBDIR)/pkgconfig/memapi.pc \
-	  $(DESTDIR)$(BINDIR)/memtool
+	  $(DESTDIR)$(BINDIR)/memtool $(DESTDIR)$(PREFIX)/share/bash-completion/completions/memtool
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/memapi
 
 clean:

@@ -35,6 +35,10 @@ int  mt_error(int code, const char *what, const char *subject, const char *cause
 int  mt_inspect_error(const char *what, const char *subject, const struct mi_err *e);
 /* Prints the usage line of cmd to stderr and returns MT_EXIT_USAGE. */
 int  mt_usage(const struct cmd *cmd);
+/* For getopt's '?': "memtool: invalid option '<word>': ..." and the usage. */
+int  mt_bad_option(const struct cmd *cmd);
+/* The running command's argv (for messages about its words). */
+extern char **mt_cmd_argv;
 
 /* Windows constant names: "MEM_COMMIT", "PAGE_READWRITE|PAGE_GUARD". */
 const char *mt_state_name(uint32_t state);
@@ -87,7 +91,13 @@ int  mt_finish_output(int code);
 
 int cmd_maps(int argc, char **argv);
 int cmd_query(int argc, char **argv);
+int cmd_heap(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_dep(int argc, char **argv);
+int cmd_thunks(int argc, char **argv);
+int cmd_enclave(int argc, char **argv);
+int cmd_watch(int argc, char **argv);
 int cmd_help(int argc, char **argv);
 
 #endif

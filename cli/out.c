@@ -66,24 +66,31 @@ static void sb_puts(struct sbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
 static void sb_clear(struct sbuf *b) { b->len = 0; if (b->s) b->s[0] = 0; }
 static const char *sb_str(const struct sbuf *b) { return b->s ? b->s : ""; }
 
+/* Runs of plain characters are copied whole: most strings have no escape. */
 static void json_escape(struct sbuf *b, const char *s)
 {
 	char u[8];
 
 	sb_puts(b, "\"");
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
+	while (*s) {
+		size_t n = 0;
 
-		if (c == '"' || c == '\\') {
+		while (s[n] && s[n] != '"' && s[n] != '\\' && (unsigned char)s[n] >= 0x20 &&
+		       s[n] != 0x7f)
+			n++;
+		sb_add(b, s, n);
+		s += n;
+		if (!*s)
+			break;
+		if (*s == '"' || *s == '\\') {
 			u[0] = '\\';
-			u[1] = (char)c;
+			u[1] = *s;
 			sb_add(b, u, 2);
-		} else if (c < 0x20 || c == 0x7f) {
-			snprintf(u, sizeof u, "\\u%04x", c);
-			sb_puts(b, u);
 		} else {
-			sb_add(b, (const char *)&c, 1);
+			snprintf(u, sizeof u, "\\u%04x", (unsigned char)*s);
+			sb_puts(b, u);
 		}
+		s++;
 	}
 	sb_puts(b, "\"");
 }
@@ -109,6 +116,9 @@ void out_init(enum out_format f, const char *csv_kind)
 	O.top = -1;
 	O.csv_header_done = false;
 	O.color = f == OUT_TEXT && isatty(STDOUT_FILENO) && !(nc && *nc);
+	/* Fewer, larger writes for long outputs; a terminal stays line-buffered. */
+	if (!isatty(STDOUT_FILENO))
+		setvbuf(stdout, NULL, _IOFBF, 1 << 16);
 }
 
 enum out_format out_format(void) { return O.f; }
@@ -330,6 +340,42 @@ void out_rec_end(void)
 	top()->count++;
 }
 
+/* The column of key; fields usually come in column order, so the field's
+ * own position is tried first. */
+static int text_column(const struct out_col *c, const char *key, unsigned pos)
+{
+	int n = 0;
+
+	if (!c)
+		return -1;
+	while (c[n].key && n < MAX_COLS)
+		n++;
+	if (pos < (unsigned)n && !strcmp(c[pos].key, key))
+		return (int)pos;
+	for (int i = 0; i < n; i++)
+		if (!strcmp(c[i].key, key))
+			return i;
+	return -1;
+}
+
+/* A text cell, control characters (terminal escapes) shown as '?'. */
+static void text_cell(struct sbuf *b, const char *s)
+{
+	sb_clear(b);
+	while (*s) {
+		size_t n = 0;
+
+		while ((unsigned char)s[n] >= 0x20)
+			n++;
+		sb_add(b, s, n);
+		s += n;
+		if (*s) {
+			sb_add(b, "?", 1);
+			s++;
+		}
+	}
+}
+
 /* One field: its JSON rendering and its plain (text and CSV) rendering. */
 static void field(const char *key, const char *json, const char *raw)
 {
@@ -357,7 +403,7 @@ static void field(const char *key, const char *json, const char *raw)
 		if ((l->type == L_REC && l->csv_row) || (l->type == L_DOC && !O.csv_kind)) {
 			sb_puts(&O.header, O.header.len ? "," : "");
 			sb_puts(&O.header, key);
-			sb_puts(&O.row, l->count ? "," : "");
+			sb_puts(&O.row, l->count || O.row.len ? "," : "");   /* after parents' fields too */
 			csv_escape(&O.row, raw);
 		}
 		break;
@@ -371,14 +417,10 @@ static void field(const char *key, const char *json, const char *raw)
 			label[i] = 0;
 			printf("%-28s %s\n", label, raw);
 		} else {
-			const struct out_col *c = O.lv[O.top - 1].cols;
+			int i = text_column(O.lv[O.top - 1].cols, key, l->count);
 
-			for (int i = 0; c && c[i].key && i < MAX_COLS; i++)
-				if (!strcmp(c[i].key, key)) {
-					sb_clear(&O.cell[i]);
-					for (const char *s = raw; *s; s++)  /* no terminal escapes */
-						sb_add(&O.cell[i], (unsigned char)*s < 0x20 ? "?" : s, 1);
-				}
+			if (i >= 0)
+				text_cell(&O.cell[i], raw);
 		}
 		break;
 	}
@@ -387,15 +429,16 @@ static void field(const char *key, const char *json, const char *raw)
 
 void out_str(const char *key, const char *v)
 {
-	struct sbuf b = { 0 };
+	static struct sbuf b;
 
 	if (!v) {
 		field(key, "null", "-");
 		return;
 	}
-	json_escape(&b, v);
+	sb_clear(&b);
+	if (O.f == OUT_JSON || O.f == OUT_JSONL)
+		json_escape(&b, v);
 	field(key, sb_str(&b), v);
-	free(b.s);
 }
 
 void out_addr(const char *key, uint64_t v)

@@ -19,6 +19,22 @@ int mt_error(int code, const char *what, const char *subject, const char *cause)
 	return code;
 }
 
+char **mt_cmd_argv;
+
+/* getopt's own messages are off (opterr = 0 in main) so that every error
+ * has memtool's form; the offending word is the last one getopt took. */
+int mt_bad_option(const struct cmd *cmd)
+{
+	const char *word = mt_cmd_argv && optind > 0 ? mt_cmd_argv[optind - 1] : "?";
+	bool needs_value = optopt && (optopt >= 0x100 || strchr("pc", optopt));
+	char cause[96];
+
+	snprintf(cause, sizeof cause, "%s; see 'memtool help %s'",
+	         needs_value ? "it needs a value" : "unknown option", cmd->name);
+	mt_error(MT_EXIT_USAGE, "invalid option", word, cause);
+	return mt_usage(cmd);
+}
+
 int mt_usage(const struct cmd *cmd)
 {
 	fprintf(stderr, "usage: %s\n", cmd->usage);
@@ -129,7 +145,7 @@ int mt_common_opt(const struct cmd *self, int c, const char *arg, struct target_
 		return MT_EXIT_OK;
 	case '?':
 	case ':':
-		return mt_usage(self);
+		return mt_bad_option(self);
 	default:
 		return -2;
 	}

@@ -34,6 +34,7 @@ struct core {
 	uint64_t   *sps;                /* one per NT_PRSTATUS                       */
 	size_t      sp_count;
 	uint64_t    at_phdr;
+	uint64_t    at_vdso;            /* AT_SYSINFO_EHDR                           */
 	char        fname[17];          /* NT_PRPSINFO pr_fname                      */
 	int         file_fd;            /* last mapped file opened for missing bytes */
 	char       *file_path;
@@ -119,9 +120,13 @@ static int core_read(struct mi_target *t, uint64_t addr, void *buf, size_t len, 
 		uint64_t in = s ? addr - s->vaddr : 0;
 		size_t n;
 
-		if (!s)
+		if (!s) {
+			/* A file mapping the core lists in NT_FILE only. */
+			if (!read_from_file(t, addr, buf, len))
+				return 0;
 			return mi_fail(e, EFAULT, "address 0x%llx is not mapped in the core",
 			               (unsigned long long)addr);
+		}
 		n = (size_t)(s->memsz - in < len ? s->memsz - in : len);
 		if (in >= s->filesz) {
 			if (read_from_file(t, addr, buf, n))
@@ -154,7 +159,8 @@ static int core_stack_pointers(struct mi_target *t, uint64_t *sp, size_t max, si
 	struct core *c = t->priv;
 
 	*count = c->sp_count;
-	memcpy(sp, c->sps, (c->sp_count < max ? c->sp_count : max) * sizeof *sp);
+	if (c->sp_count && max)         /* c->sps is NULL without NT_PRSTATUS */
+		memcpy(sp, c->sps, (c->sp_count < max ? c->sp_count : max) * sizeof *sp);
 	return 0;
 }
 
@@ -249,6 +255,8 @@ static void note_auxv(struct core *c, const uint8_t *d, size_t size)
 		memcpy(&v, d + i + 8, 8);
 		if (k == AT_PHDR)
 			c->at_phdr = v;
+		else if (k == AT_SYSINFO_EHDR)
+			c->at_vdso = v;
 	}
 }
 
@@ -298,6 +306,7 @@ static const struct file_map *file_at(const struct file_map *f, size_t n, uint64
 static int build_maps(struct mi_target *t, const struct file_map *files, size_t nfiles,
                       const GElf_Phdr *ph, struct mi_err *e)
 {
+	struct core *c = t->priv;
 	const struct file_map *f = file_at(files, nfiles, ph->p_vaddr);
 	struct mi_map m = {
 		.start = ph->p_vaddr, .end = ph->p_vaddr + ph->p_memsz,
@@ -313,9 +322,75 @@ static int build_maps(struct mi_target *t, const struct file_map *files, size_t 
 		path = f->path;
 	} else if (ph->p_vaddr == 0xffffffffff600000ull) {
 		path = "[vsyscall]";
+	} else if (c->at_vdso && ph->p_vaddr == c->at_vdso) {
+		path = "[vdso]";
+	} else if (c->sp_count && c->sps[0] - ph->p_vaddr < ph->p_memsz) {
+		path = "[stack]";       /* the first thread's: the kernel's name for it */
 	}
 	if (mi_map_add(t, &m, path, strlen(path)))
 		return mi_fail(e, ENOMEM, "out of memory");
+	return 0;
+}
+
+/* The protection of the part of an ELF file at file offset off, from its
+ * program headers; read-only when the file is not an ELF object. */
+static uint32_t file_prot(const char *path, uint64_t off)
+{
+	uint32_t prot = MI_PROT_READ;
+	size_t n;
+	GElf_Phdr ph;
+	Elf *elf;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return prot;
+	if ((elf = elf_begin(fd, ELF_C_READ, NULL)) && !elf_getphdrnum(elf, &n))
+		for (size_t i = 0; i < n; i++)
+			if (gelf_getphdr(elf, (int)i, &ph) && ph.p_type == PT_LOAD &&
+			    off >= (ph.p_offset & ~(uint64_t)0xfff) && off < ph.p_offset + ph.p_filesz) {
+				prot = (ph.p_flags & PF_R ? MI_PROT_READ : 0) |
+				       (ph.p_flags & PF_W ? MI_PROT_WRITE : 0) |
+				       (ph.p_flags & PF_X ? MI_PROT_EXEC : 0);
+				break;
+			}
+	if (elf)
+		elf_end(elf);
+	close(fd);
+	return prot;
+}
+
+/* File mappings that NT_FILE lists and no PT_LOAD covers: gcore and the
+ * kernel leave out unmodified file-backed text. They are maps without
+ * bytes in the core, read from the file, protected as its ELF headers say. */
+static int add_file_only_maps(struct mi_target *t, const struct file_map *f, size_t nfiles,
+                              struct mi_err *e)
+{
+	struct core *c = t->priv;
+
+	for (size_t i = 0; i < nfiles; i++) {
+		uint64_t at = f[i].start;
+
+		while (at < f[i].end) {
+			const struct seg *s = seg_at(c, at);
+			uint64_t end = f[i].end;
+
+			if (s) {
+				at = s->vaddr + s->memsz;
+				continue;
+			}
+			for (size_t k = 0; k < c->seg_count; k++)       /* up to the next segment */
+				if (c->segs[k].vaddr > at && c->segs[k].vaddr < end)
+					end = c->segs[k].vaddr;
+			struct mi_map m = {
+				.start = at, .end = end, .offset = f[i].offset + (at - f[i].start),
+				.flags = MI_MAP_NOBYTES,
+			};
+			m.prot = file_prot(f[i].path, m.offset);
+			if (mi_map_add(t, &m, f[i].path, strlen(f[i].path)))
+				return mi_fail(e, ENOMEM, "out of memory");
+			at = end;
+		}
+	}
 	return 0;
 }
 
@@ -337,6 +412,9 @@ static int read_headers(struct mi_target *t, struct mi_err *e)
 		return bad_core(e, "only 64-bit little-endian cores are supported");
 	if (elf_getphdrnum(c->elf, &nph) || !nph)
 		return bad_core(e, "no program headers");
+	/* libelf counts only the headers that fit in the file. */
+	if (eh.e_phnum != PN_XNUM)
+		nph = eh.e_phnum;
 	if (eh.e_phoff > c->file_size || nph * (uint64_t)eh.e_phentsize > c->file_size - eh.e_phoff)
 		return mi_fail(e, EIO, "the core is truncated (its program headers lie beyond its end)");
 	for (size_t i = 0; !rc && i < nph; i++)
@@ -359,6 +437,8 @@ static int read_headers(struct mi_target *t, struct mi_err *e)
 			if (c->segs[i].vaddr < c->segs[i - 1].vaddr + c->segs[i - 1].memsz)
 				rc = bad_core(e, "segments overlap");
 	}
+	if (!rc)
+		rc = add_file_only_maps(t, files, nfiles, e);
 	t->pid = pid;
 	free(files);
 	return rc;

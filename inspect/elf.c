@@ -235,6 +235,29 @@ static struct elf_file *object_file(struct mi_target *t, const struct mi_object 
 	return f && f->elf ? f : NULL;
 }
 
+/* name, or name@VERSION as executables list the dynamic symbols they copy. */
+static bool same_symbol(const char *sym, const char *name, size_t len)
+{
+	return !strncmp(sym, name, len) && (sym[len] == 0 || sym[len] == '@');
+}
+
+static bool find_in(struct mi_target *t, const struct mi_object *o, const char *name,
+                    uint64_t *addr)
+{
+	struct elf_file *f = object_file(t, o);
+	size_t len = strlen(name);
+
+	for (size_t k = 0; f && k < f->sym_count; k++)
+		if (same_symbol(f->syms[k].name, name, len)) {
+			*addr = f->syms[k].value + o->bias;
+			return true;
+		}
+	return false;
+}
+
+/* The executable first, as the dynamic linker binds: when the program uses
+ * a library's variable directly, the executable holds the live copy of it
+ * (a copy relocation) and the library's own stays unused. */
 int mi_symbol_address(struct mi_target *t, const char *name, uint64_t *addr, struct mi_err *e)
 {
 	const struct mi_object *objs;
@@ -243,15 +266,12 @@ int mi_symbol_address(struct mi_target *t, const char *name, uint64_t *addr, str
 
 	if ((rc = mi_objects(t, &objs, &n, e)))
 		return rc;
-	for (size_t i = 0; i < n; i++) {
-		struct elf_file *f = object_file(t, &objs[i]);
-
-		for (size_t k = 0; f && k < f->sym_count; k++)
-			if (!strcmp(f->syms[k].name, name)) {
-				*addr = f->syms[k].value + objs[i].bias;
-				return 0;
-			}
-	}
+	for (size_t i = 0; i < n; i++)
+		if (objs[i].is_exe && find_in(t, &objs[i], name, addr))
+			return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!objs[i].is_exe && find_in(t, &objs[i], name, addr))
+			return 0;
 	return mi_fail(e, ENOENT, "no mapped object defines '%s'", name);
 }
 

@@ -153,6 +153,46 @@ void mi_root_free(struct mi_root *r);
 /* The region of r containing addr, or NULL. */
 const struct mi_region *mi_root_region_at(const struct mi_root *r, uint64_t addr);
 
+/* ---- Heaps (heap.c) ---- */
+
+struct mi_heap_block {
+	uint64_t address;               /* what HeapAlloc returned                  */
+	uint64_t size;                  /* what HeapSize returns; free: usable bytes */
+	bool     busy;
+	uint32_t flags;                 /* MEMAPI_HEAP_BLOCK_*                      */
+};
+
+struct mi_heap_problem {
+	uint64_t    address;            /* of the bad header or record              */
+	const char *what;
+};
+
+struct mi_heap_info {
+	uint64_t               handle;
+	struct memapi_rec_heap rec;
+	uint64_t busy_blocks, busy_bytes, free_blocks, free_bytes;
+	uint64_t committed_bytes, reserved_bytes;
+	uint64_t segments, large_blocks;
+	uint64_t problems;
+};
+
+/* Callbacks of a walk; either may be NULL. A negative return ends the walk
+ * and is returned by mi_heap_walk. */
+struct mi_heap_visitor {
+	int (*block)(const struct mi_heap_block *b, void *ctx);
+	int (*problem)(const struct mi_heap_problem *p, void *ctx);
+};
+
+/* Walks the heap whose HANDLE is handle (from mi_root.heaps): every block
+ * in address order per segment, then the large blocks; statistics in
+ * *info. Corruption is reported through the visitor and counted in
+ * info->problems; the walk goes on where it can. Errors (unreadable heap
+ * record, bad magic: EPROTO) only when the heap itself cannot be read. */
+int  mi_heap_walk(struct mi_target *t, uint64_t handle, const struct mi_heap_visitor *v,
+                  void *ctx, struct mi_heap_info *info, struct mi_err *e);
+/* The heap's generation word, odd while its segment lists change. */
+int  mi_heap_generation(struct mi_target *t, uint64_t handle, uint64_t *gen, struct mi_err *e);
+
 /* ---- Region map (regions.c) ---- */
 
 /* One run of pages with the same attributes, in VirtualQuery terms. */
@@ -178,5 +218,193 @@ int mi_region_walk(struct mi_target *t, const struct mi_root *root,
 /* The region containing addr, free space included, like VirtualQueryEx. */
 int mi_region_query(struct mi_target *t, const struct mi_root *root, uint64_t addr,
                     struct mi_vq *out, struct mi_err *e);
+
+/* ---- DEP/NX (dep.c) ---- */
+
+/* personality(2)'s READ_IMPLIES_EXEC: every PROT_READ mapping is executable. */
+#define MI_READ_IMPLIES_EXEC 0x0400000ul
+
+/* The checks of a DEP report: mi_dep_violation.check, mi_dep_report.failed. */
+#define MI_DEP_CHECK_DEP        0x1u    /* DEP off: READ_IMPLIES_EXEC, or no NX  */
+#define MI_DEP_CHECK_EXEC_STACK 0x2u    /* an object asks for it, or a stack is  */
+#define MI_DEP_CHECK_WX         0x4u    /* a mapping writable and executable     */
+
+struct mi_dep_object {
+	char *path;
+	bool  is_exe;
+	bool  known;                    /* parsed; else the next two are unknown    */
+	bool  has_gnu_stack;
+	bool  exec_stack;               /* PF_X in PT_GNU_STACK, or no PT_GNU_STACK */
+};
+
+struct mi_dep_map {
+	uint64_t base, size;
+	uint32_t protect;               /* PAGE_*                                   */
+	char    *path;                  /* as mi_vq.path                            */
+};
+
+struct mi_dep_violation {
+	uint32_t    check;              /* one MI_DEP_CHECK_*                       */
+	const char *reason;             /* a static sentence                        */
+	char       *subject;            /* a path, "0xSTART-0xEND path", ...        */
+};
+
+struct mi_dep_report {
+	bool          personality_known;    /* false for a core                 */
+	unsigned long personality;
+	bool          nx_known;             /* false for a core, or not x86     */
+	bool          kernel_nx;
+	bool          dep_enabled;          /* not known to be off              */
+	struct mi_dep_object    *objects;       /* mapped ELF objects, by address */
+	size_t                   object_count;
+	struct mi_dep_map       *wx;            /* W+X mappings                   */
+	size_t                   wx_count;
+	struct mi_dep_map       *exec_stacks;   /* executable stack mappings      */
+	size_t                   exec_stack_count;
+	struct mi_dep_violation *violations;
+	size_t                   violation_count;
+	uint32_t                 failed;        /* MI_DEP_CHECK_* with a violation */
+};
+
+/* The DEP/NX state of t: personality, the kernel's NX (live targets), the
+ * PT_GNU_STACK of every mapped object, executable stacks and W+X mappings
+ * as the kernel maps them, and the violations among them. Unknown facts
+ * (a core's personality) are never violations. */
+int  mi_dep_report(struct mi_target *t, struct mi_dep_report **out, struct mi_err *e);
+void mi_dep_free(struct mi_dep_report *r);
+
+/* Whether the running kernel enforces NX: "nx" in the first flags line of
+ * /proc/cpuinfo, and no noexec=off on the kernel command line. ENOENT
+ * where /proc/cpuinfo has no flags line (not x86). */
+int  mi_kernel_nx(bool *nx, struct mi_err *e);
+
+/* ---- write tracking (watch.c) ---- */
+
+/* What one watch entry describes. */
+enum mi_watch_kind {
+	MI_WATCH_REGION,            /* a MEM_WRITE_WATCH region: libmemapi's own tracking */
+	MI_WATCH_HASHED,            /* other private writable memory: page-hash diffs     */
+};
+
+/* One range of a sample. For a watch region, written holds the pages
+ * written since the application's last ResetWriteWatch; for hashed memory,
+ * the pages seen changing at any sample since the first. fresh ("new")
+ * holds the pages of written that were not written at the previous sample
+ * (watch region), or whose hash changed since it (hashed). Page addresses,
+ * ascending. */
+struct mi_watch_entry {
+	enum mi_watch_kind kind;
+	uint64_t  base, size;
+	uint64_t *written;
+	size_t    written_count;
+	uint64_t *fresh;
+	size_t    fresh_count;
+};
+
+struct mi_watch_sample {
+	uint32_t               watch_mode;     /* MEMAPI_WATCH_*; 0: no libmemapi */
+	struct mi_watch_entry *entries;        /* by base                         */
+	size_t                 entry_count;
+};
+
+/* mi_watch_open flags */
+#define MI_WATCH_UNWATCHED 0x1u     /* also hash memory that is not watched */
+
+struct mi_watch;
+
+/* Starts tracking a live target (EINVAL for a core). The target's own
+ * write-watch state is only read, never reset. */
+int  mi_watch_open(struct mi_target *t, unsigned flags, struct mi_watch **out,
+                   struct mi_err *e);
+/* Takes one sample; *out stays valid until the next call or mi_watch_close.
+ * ENOTSUP: the target tracks writes with userfaultfd but this kernel has no
+ * PAGEMAP_SCAN to read them; ESRCH: the process has exited. */
+int  mi_watch_sample(struct mi_watch *w, const struct mi_watch_sample **out,
+                     struct mi_err *e);
+void mi_watch_close(struct mi_watch *w);
+
+/* ---- thunks and enclaves (thunk.c, enclave.c) ---- */
+
+#define MI_INSN_MAX    16           /* bytes of one instruction, at most        */
+#define MI_THUNK_INSNS 16           /* instructions of one 16-byte slot, at most */
+
+/* One disassembled instruction; a byte that decodes to nothing is an
+ * instruction "(bad)" of size 1, as objdump shows it. */
+struct mi_insn {
+	uint64_t address;
+	uint8_t  bytes[MI_INSN_MAX];
+	uint8_t  size;
+	char     mnemonic[32];
+	char     operands[160];         /* Intel syntax on x86-64                   */
+};
+
+enum mi_thunk_check {
+	MI_THUNK_OK,                    /* the code is libmemapi's for this slot    */
+	MI_THUNK_MISMATCH,              /* it is not: mi_thunk.mismatch says how    */
+	MI_THUNK_UNAVAILABLE,           /* the code page cannot be read (a core)    */
+	MI_THUNK_UNCHECKED,             /* no known sequence on this architecture   */
+};
+
+/* One thunk in use: slot `slot` of a block. */
+struct mi_thunk {
+	uint64_t            code;       /* the block's code + 16 * slot             */
+	uint64_t            data;       /* its two words in the writable data view  */
+	unsigned            slot;
+	uint64_t            parameter;  /* what the code puts in the first argument */
+	uint64_t            target;     /* where it jumps                           */
+	bool                has_symbol;
+	char                target_symbol[256];     /* mi_symbolize's name       */
+	enum mi_thunk_check check;
+	char                mismatch[256];          /* why, for MI_THUNK_MISMATCH */
+	size_t              insn_count;
+	struct mi_insn      insns[MI_THUNK_INSNS];  /* the slot's 16 bytes        */
+};
+
+/* A capstone disassembler for the host's architecture (x86-64, AArch64);
+ * ENOTSUP on another. */
+struct mi_disasm;
+int  mi_disasm_open(struct mi_disasm **out, struct mi_err *e);
+void mi_disasm_close(struct mi_disasm *d);
+
+/* Disassembles the 16 bytes of a slot at code_addr into th->insns and
+ * checks them against libmemapi's sequence, which loads the parameter from
+ * data_addr and jumps through data_addr + 8 (sets check and mismatch).
+ * ENOTSUP when d is NULL (no disassembler: check is MI_THUNK_UNCHECKED). */
+int  mi_thunk_decode(struct mi_disasm *d, const uint8_t *code, uint64_t code_addr,
+                     uint64_t data_addr, struct mi_thunk *th);
+
+/* Calls fn for every thunk in use of r (NULL: none), by code address, with
+ * the target symbolized and the code decoded; fn returns a negative value to
+ * stop, which is returned. The code is also checked against the data view:
+ * a memfd block's code reads its words through another mapping than the
+ * listed data view, and both must agree. */
+int  mi_thunk_walk(struct mi_target *t, const struct mi_root *r,
+                   int (*fn)(const struct mi_thunk *th, void *ctx), void *ctx,
+                   struct mi_err *e);
+
+/* One enclave of r and what the target shows of it. */
+struct mi_enclave {
+	struct memapi_rec_enclave rec;
+	const struct mi_region   *regions;      /* in r: owner MEMAPI_OWNER_ENCLAVE, */
+	size_t                    region_count; /* within [base, base + size)      */
+	int      secret;        /* its committed data pages are memfd_secret memory:
+	                           1 yes, 0 no, -1 cannot be told (none committed, or
+	                           a core without their mappings)                  */
+	bool     probed;        /* a page is committed, so one byte was read:    */
+	uint64_t probe;         /* at the first committed data page, else the
+	                           first committed page                            */
+	bool     readable;      /* ... and whether it could be read               */
+};
+
+/* Fills *out for r->enclaves[i]; see mi_enclave_probe for the read. */
+int  mi_enclave_inspect(struct mi_target *t, const struct mi_root *r, size_t i,
+                        struct mi_enclave *out, struct mi_err *e);
+
+/* Whether one byte at addr can be read: EFAULT is "no"; other failures
+ * (ESRCH, EPERM) are errors. */
+int  mi_enclave_probe(struct mi_target *t, uint64_t addr, bool *readable, struct mi_err *e);
+
+/* "ENCLAVE_TYPE_VBS", ..., or "0x..." in buf for an unknown type. */
+const char *mi_enclave_type_name(uint32_t type, char *buf, size_t size);
 
 #endif

@@ -3,6 +3,7 @@
  * /proc/PID/maps, parsed by hand because sscanf costs more than the read
  * on processes with tens of thousands of mappings. */
 #include "target.h"
+#include "../core/os/kernel.h"      /* PROCMAP_QUERY, defined once for the project */
 
 #include <dirent.h>
 #include <errno.h>
@@ -16,7 +17,9 @@
 
 struct live {
 	int  mem_fd;                /* /proc/PID/mem, opened on first need      */
+	int  maps_fd;               /* /proc/PID/maps for PROCMAP_QUERY, or -1  */
 	bool no_vm_readv;           /* process_vm_readv refused: use mem_fd     */
+	bool no_query;              /* the kernel lacks PROCMAP_QUERY           */
 };
 
 static int gone_or_denied(struct mi_target *t, int err, struct mi_err *e)
@@ -254,12 +257,53 @@ int mi_personality(struct mi_target *t, unsigned long *flags, struct mi_err *e)
 	return 0;
 }
 
+int mi_live_vma(struct mi_target *t, uint64_t addr, bool or_next, struct mi_map *m,
+                char *name, size_t size, struct mi_err *e)
+{
+	struct live *l = t->priv;
+	struct procmap_query q;
+	char path[64];
+
+	if (t->kind == MI_CORE || l->no_query)
+		return ENOTTY;
+	if (l->maps_fd < 0) {
+		snprintf(path, sizeof path, "/proc/%d/maps", (int)t->pid);
+		if ((l->maps_fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+			return gone_or_denied(t, errno, e);
+	}
+	memset(&q, 0, sizeof q);
+	memset(name, 0, size);
+	q.size = sizeof q;
+	q.query_flags = or_next ? PROCMAP_QUERY_COVERING_OR_NEXT_VMA : 0;
+	q.query_addr = addr;
+	q.vma_name_addr = (uintptr_t)name;
+	q.vma_name_size = (uint32_t)size;
+	if (ioctl(l->maps_fd, PROCMAP_QUERY, &q)) {
+		if (errno == ENOTTY || errno == EINVAL || errno == EOPNOTSUPP) {
+			l->no_query = true;
+			return ENOTTY;
+		}
+		return errno == ENOENT ? ENOENT : gone_or_denied(t, errno, e);
+	}
+	*m = (struct mi_map){
+		.start = q.vma_start, .end = q.vma_end, .offset = q.vma_offset, .inode = q.inode,
+		.prot = (q.vma_flags & PROCMAP_QUERY_VMA_READABLE ? MI_PROT_READ : 0) |
+		        (q.vma_flags & PROCMAP_QUERY_VMA_WRITABLE ? MI_PROT_WRITE : 0) |
+		        (q.vma_flags & PROCMAP_QUERY_VMA_EXECUTABLE ? MI_PROT_EXEC : 0),
+		.flags = q.vma_flags & PROCMAP_QUERY_VMA_SHARED ? MI_MAP_SHARED : 0,
+		.path = name,
+	};
+	return 0;
+}
+
 static void live_close(struct mi_target *t)
 {
 	struct live *l = t->priv;
 
 	if (l && l->mem_fd >= 0)
 		close(l->mem_fd);
+	if (l && l->maps_fd >= 0)
+		close(l->maps_fd);
 	free(l);
 }
 
@@ -277,6 +321,9 @@ int mi_live_open(struct mi_target *t, pid_t pid, struct mi_err *e)
 	if (!l)
 		return mi_fail(e, ENOMEM, "out of memory");
 	l->mem_fd = -1;
+	l->maps_fd = -1;
+	/* The switch libmemapi honours, so both paths can be compared. */
+	l->no_query = getenv("MEMAPI_DISABLE") && strstr(getenv("MEMAPI_DISABLE"), "procmap_query");
 	t->priv = l;
 	t->ops = &live_ops;
 	t->pid = pid;

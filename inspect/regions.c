@@ -22,16 +22,26 @@ struct kinfo {
 	bool     stack;
 };
 
+static uint64_t page_of(const struct mi_root *r)
+{
+	return r && r->root.page_size ? r->root.page_size : 4096;
+}
+
 static bool is_file(const struct mi_map *m)
 {
 	return m->path[0] == '/';
 }
 
+static bool is_memory_file(const struct mi_map *m)
+{
+	return !strncmp(m->path, "/dev/shm/", 9) || !strncmp(m->path, "/memfd:", 7) ||
+	       !strncmp(m->path, "/SYSV", 5);
+}
+
 /* A core does not say whether a mapping was shared; memory files are. */
 static bool is_shared(const struct mi_map *m)
 {
-	return (m->flags & MI_MAP_SHARED) || !strncmp(m->path, "/dev/shm/", 9) ||
-	       !strncmp(m->path, "/memfd:", 7) || !strncmp(m->path, "/SYSV", 5);
+	return (m->flags & MI_MAP_SHARED) || is_memory_file(m);
 }
 
 static uint32_t win_protect(const struct mi_map *m)
@@ -86,6 +96,7 @@ static int classify(struct mi_target *t, const struct mi_map *m, size_t n, struc
 		                                 !strcmp(m[g].path, m[i].path) &&
 		                                 m[g].inode == m[i].inode)); g++)
 			exec |= m[g].prot & MI_PROT_EXEC;
+		exec &= !is_memory_file(&m[i]);        /* code in a memfd is no image */
 		for (size_t j = i; j < g; j++) {
 			k[j].alloc_base = m[i].start;
 			k[j].type = exec ? MEM_IMAGE : plain_type(&m[i]);
@@ -166,13 +177,28 @@ static int emit_own(struct walker *w, const struct mi_region *g)
 	return 0;
 }
 
+/* Whether addr is on a page of libmemapi's thunks: a block's code page,
+ * the data page the code reads after it, or its writable view. */
+static bool thunk_page(const struct mi_root *r, uint64_t addr)
+{
+	uint64_t ps = r ? page_of(r) : 4096;
+
+	for (size_t i = 0; r && i < r->thunk_count; i++) {
+		const struct memapi_rec_thunk_block *b = &r->thunks[i].rec;
+
+		if (addr - b->code < 2 * ps || addr - b->data < ps)
+			return true;
+	}
+	return false;
+}
+
 static int emit_kernel(struct walker *w, const struct mi_map *m, const struct kinfo *k,
                        uint64_t start, uint64_t end)
 {
 	struct mi_vq q = {
 		.base = start, .size = end - start, .allocation_base = k->alloc_base,
 		.allocation_protect = k->alloc_protect, .type = k->type,
-		.usage = kernel_usage(m, k), .path = m->path,
+		.usage = thunk_page(w->r, start) ? "thunk" : kernel_usage(m, k), .path = m->path,
 	};
 
 	q.state = is_reserved(m) ? MEM_RESERVE : MEM_COMMIT;
@@ -228,6 +254,127 @@ int mi_region_walk(struct mi_target *t, const struct mi_root *r,
 	return rc;
 }
 
+/* ---- single queries ---- */
+
+#define NEIGHBOURS 16           /* mappings of one file looked at each way */
+
+/* An address libmemapi owns: its tables answer without the kernel. */
+static bool query_own(struct mi_target *t, const struct mi_root *r, uint64_t page,
+                      struct mi_vq *out)
+{
+	const struct mi_region *g = r ? mi_root_region_at(r, page) : NULL;
+	struct walker w = { t, r, NULL, NULL };
+	uint64_t ps = page_of(r), index;
+
+	if (!g)
+		return false;
+	index = (page - g->rec.base) / ps;
+	for (uint64_t i = 0; i < g->rec.run_count; i++) {
+		const struct memapi_rec_run *run = &g->runs[i];
+
+		if (index < run->first_page || index >= run->first_page + run->page_count)
+			continue;
+		*out = (struct mi_vq){
+			.base = g->rec.base + run->first_page * ps, .size = run->page_count * ps,
+			.allocation_base = g->rec.base, .allocation_protect = g->rec.allocation_protect,
+			.state = run->state, .protect = run->protect, .type = g->rec.type,
+			.flags = g->rec.flags, .own = true, .usage = own_usage(&g->rec),
+			.path = own_path(w.t, w.r, &g->rec),
+		};
+		return true;
+	}
+	return false;
+}
+
+/* The first region of libmemapi above page, or NULL. */
+static const struct mi_region *own_after(const struct mi_root *r, uint64_t page)
+{
+	for (size_t i = 0; r && i < r->region_count; i++)
+		if (r->regions[i].rec.base > page)
+			return &r->regions[i];
+	return NULL;
+}
+
+static const struct mi_region *own_before(const struct mi_root *r, uint64_t page)
+{
+	const struct mi_region *b = NULL;
+
+	for (size_t i = 0; r && i < r->region_count && r->regions[i].rec.base <= page; i++)
+		b = &r->regions[i];
+	return b;
+}
+
+static void fill_free(struct mi_vq *out, uint64_t base, uint64_t end)
+{
+	*out = (struct mi_vq){ .base = base, .size = end - base, .state = MEM_FREE,
+	                       .protect = PAGE_NOACCESS, .usage = "free", .path = "" };
+}
+
+/* The mappings of m's file next to it, by PROCMAP_QUERY, into a[]; returns
+ * how many there are and sets *at to m's index. */
+static size_t neighbours(struct mi_target *t, const struct mi_map *m, struct mi_map *a,
+                         char (*names)[256], size_t *at)
+{
+	struct mi_map back[NEIGHBOURS], cur = *m, n;
+	size_t nb = 0, count;
+
+	while (is_file(&cur) && nb < NEIGHBOURS &&
+	       !mi_live_vma(t, cur.start - 1, false, &n, names[1 + nb], 256, NULL) &&
+	       n.end == cur.start && n.inode == m->inode && !strcmp(n.path, m->path))
+		back[nb++] = cur = n;
+	for (size_t i = 0; i < nb; i++)
+		a[i] = back[nb - 1 - i];
+	a[nb] = *m;
+	*at = nb;
+	count = nb + 1;
+	cur = *m;
+	while (is_file(&cur) && count < 2 * NEIGHBOURS + 1 &&
+	       !mi_live_vma(t, cur.end, false, &n, names[1 + NEIGHBOURS + count - nb - 1], 256,
+	                    NULL) &&
+	       n.start == cur.end && n.inode == m->inode && !strcmp(n.path, m->path))
+		a[count++] = cur = n;
+	return count;
+}
+
+/* A live target's answer from a few PROCMAP_QUERY calls instead of the
+ * whole map; ENOTTY where the kernel lacks the ioctl (or for a core). */
+static int query_kernel(struct mi_target *t, const struct mi_root *r, uint64_t page,
+                        struct mi_vq *out, struct mi_err *e)
+{
+	static char names[2 * NEIGHBOURS + 1][256];
+	struct mi_map m, a[2 * NEIGHBOURS + 1];
+	struct kinfo k[2 * NEIGHBOURS + 1];
+	const struct mi_region *next = own_after(r, page), *prev = own_before(r, page);
+	uint64_t limit = next ? next->rec.base : USER_TOP - 4096, gran = r && r->root.granularity
+	                 ? r->root.granularity : 65536, own_end = prev ? prev->rec.base + prev->rec.size : 0;
+	size_t n, at;
+	int rc = mi_live_vma(t, page, true, &m, names[0], sizeof names[0], e);
+
+	if (rc && rc != ENOENT)
+		return rc;
+	if (rc == ENOENT || m.start > page) {
+		fill_free(out, page, rc || m.start > limit ? limit : m.start);
+		return 0;
+	}
+	if (prev && is_reserved(&m) && page >= own_end && page < (own_end + gran - 1) / gran * gran) {
+		uint64_t end = (own_end + gran - 1) / gran * gran;
+
+		fill_free(out, page, end < m.end ? end : m.end);
+		return 0;
+	}
+	n = neighbours(t, &m, a, names, &at);
+	classify(t, a, n, k, e);
+	*out = (struct mi_vq){
+		.base = page, .size = (m.end < limit ? m.end : limit) - page,
+		.allocation_base = k[at].alloc_base, .allocation_protect = k[at].alloc_protect,
+		.type = k[at].type, .path = m.path,
+		.usage = thunk_page(r, page) ? "thunk" : kernel_usage(&m, &k[at]),
+		.state = is_reserved(&m) ? MEM_RESERVE : MEM_COMMIT,
+	};
+	out->protect = out->state == MEM_COMMIT ? win_protect(&m) : 0;
+	return 0;
+}
+
 struct query_ctx {
 	uint64_t     addr, prev_end;
 	struct mi_vq found;
@@ -260,10 +407,19 @@ int mi_region_query(struct mi_target *t, const struct mi_root *root, uint64_t ad
 {
 	const uint64_t top = 0x7ffffffff000ull;
 	struct query_ctx c = { .addr = addr & ~(uint64_t)0xfff };
-	int rc;
+	int rc = 0;
 
 	if (c.addr >= top)
 		return mi_fail(e, EINVAL, "outside the user address space");
+	if (query_own(t, root, c.addr, &c.found) ||
+	    (rc = query_kernel(t, root, c.addr, &c.found, e)) != ENOTTY) {
+		if (rc > 0)
+			return rc;
+		*out = c.found;
+		out->size = c.found.base + c.found.size - c.addr;
+		out->base = c.addr;
+		return 0;
+	}
 	rc = mi_region_walk(t, root, query_one, &c, e);
 	if (rc && rc != QUERY_DONE)
 		return rc;

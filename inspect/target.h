@@ -49,6 +49,11 @@ void mi_maps_reset(struct mi_target *t);
 const struct mi_map *mi_map_at(const struct mi_target *t, uint64_t addr);
 
 int  mi_live_open(struct mi_target *t, pid_t pid, struct mi_err *e);
+/* One VMA of a live target by PROCMAP_QUERY (Linux 6.11): the one covering
+ * addr, or with or_next the first above it; its name goes to name[size].
+ * ENOTTY for a core or a kernel without the ioctl, ENOENT when none. */
+int  mi_live_vma(struct mi_target *t, uint64_t addr, bool or_next, struct mi_map *m,
+                 char *name, size_t size, struct mi_err *e);
 int  mi_core_open(struct mi_target *t, const char *path, struct mi_err *e);
 void mi_elf_cache_free(struct mi_target *t);
 

@@ -19,6 +19,8 @@ for c in $("$mt" help | awk '/^commands:/ { on = 1; next } on && /^  [a-z]/ { pr
 	u=$("$mt" "$c" -h | sed -n 's/^usage: //p')
 	m=$(sed -n '/^\.SH SYNOPSIS/{n;s/^\.B //;s/\\-/-/g;p;q}' "man/man1/memtool-$c.1")
 	[ -n "$u" ] && [ "$u" = "$m" ] && ok || bad "man synopsis of $c: '$m' != usage '$u'"
+	# memtool(1) lists every command with the same usage line.
+	grep -qF -- "$(printf '%s' "$u" | sed 's/-/\\-/g')" man/man1/memtool.1 && ok || bad "memtool.1 lacks '$u'"
 done
 
 expect maps_self 0 "$mt" maps
@@ -50,13 +52,22 @@ expect query_kernel_addr 2 "$mt" query ffffffffff600000
 expect query_missing 2 "$mt" query
 
 expect demo 0 "$mt" demo
-has demo_watch "$tmp/out" '5 pages written since the last reset'
-has demo_guard "$tmp/out" '1 STATUS_GUARD_PAGE_VIOLATION delivered'
+has demo_guard "$tmp/out" 'MEM_COMMIT +PAGE_READWRITE\|PAGE_GUARD +PAGE_READWRITE +MEM_PRIVATE +private'
+has demo_watch_region "$tmp/out" 'MEM_PRIVATE +watch'
+has demo_section "$tmp/out" 'MEM_MAPPED +section +Local.memtool-workload-[0-9]+$'
+has demo_heaps "$tmp/out" '^Its heaps'
+has demo_thunk "$tmp/out" '!workload_target\+0x0$'
+has demo_watch_first "$tmp/out" '^  0x[0-9a-f]+ +1048576 +5 +5 '
+has demo_watch_second "$tmp/out" '^  0x[0-9a-f]+ +1048576 +8 +3 '
+has demo_dep "$tmp/out" '^DEP/NX .*: on; '
 expect demo_json 0 "$mt" demo --json
 json demo_json_valid "$tmp/out"
+has demo_json_target "$tmp/out" '"target": \{"kind": "pid", "pid": [0-9]+, "executable": "[^"]*memtool"\}'
 MEMAPI_WRITE_WATCH=fallback expect demo_fallback 0 "$mt" demo
-has demo_fallback_mode "$tmp/out" 'write watch by the mprotect fallback'
-has demo_fallback_watch "$tmp/out" '5 pages written since the last reset'
+has demo_fallback_watch_region "$tmp/out" 'MEM_PRIVATE +watch'
+has demo_fallback_watch_second "$tmp/out" '^  0x[0-9a-f]+ +1048576 +8 +3 '
+expect demo_extra 2 "$mt" demo extra
+expect demo_pid 2 "$mt" demo --pid 1
 
 # Output to a closed pipe: no error message, no hang.
 if "$mt" maps --pid "$sleeper" 2>"$tmp/err" | head -1 >/dev/null && [ ! -s "$tmp/err" ]; then ok; else bad "maps_into_head: $(cat "$tmp/err")"; fi
@@ -77,4 +88,19 @@ done
 [ -L "$tmp/root/usr/lib/libmemapi.so" ] && [ -f "$tmp/root/usr/lib/libmemapi.so.1" ] && ok || bad "installed libraries"
 readelf -d "$tmp/root/usr/lib/libmemapi.so.1" | grep -q 'SONAME.*libmemapi.so.1' && ok || bad "soname"
 [ -f "$tmp/root/usr/share/man/man3/memapi.3" ] && ok || bad "installed man page memapi.3"
+for c in $("$mt" help | awk '/^commands:/ { on = 1; next } on && /^  [a-z]/ { print $1 }'); do
+	[ -f "$tmp/root/usr/share/man/man1/memtool-$c.1" ] && ok || bad "installed man page memtool-$c.1"
+done
+
+# Bash completion, as installed: commands, then a command's options.
+comp="$tmp/root/usr/share/bash-completion/completions/memtool"
+if [ -f "$comp" ]; then
+	words=$(PATH="$build:$PATH" bash -c '. "$1"; COMP_WORDS=(memtool he); COMP_CWORD=1; _memtool; echo "${COMPREPLY[*]}"' _ "$comp")
+	case " $words " in *" heap "*) ok ;; *) bad "completion of 'he': '$words'" ;; esac
+	case " $words " in *" help "*) ok ;; *) bad "completion of 'he': '$words'" ;; esac
+	words=$(PATH="$build:$PATH" bash -c '. "$1"; COMP_WORDS=(memtool heap --b); COMP_CWORD=2; _memtool; echo "${COMPREPLY[*]}"' _ "$comp")
+	[ "$words" = "--blocks" ] && ok || bad "completion of 'heap --b': '$words'"
+else
+	bad "bash completion not installed"
+fi
 
