@@ -2,7 +2,6 @@
  * their region's runs and whether their pages can be read from outside. */
 #include "memtool.h"
 
-#include <getopt.h>
 #include <winnt.h>
 
 static const struct out_col enclave_cols[] = {
@@ -96,16 +95,8 @@ int cmd_enclave(int argc, char **argv)
 	struct mi_err e = { 0 };
 	int rc;
 
-	if ((rc = mt_parse_target_opts(argc, argv, self, &o)) >= 0)
+	if ((rc = mt_start(argc, argv, self, &o, &t, &root)) >= 0)
 		return rc;
-	if (optind != argc)
-		return mt_usage(self);
-	if ((rc = mt_open_target(&o, &t)))
-		return rc;
-	if ((rc = mt_read_root(t, false, &root))) {
-		mi_close(t);
-		return rc;
-	}
 	mt_out_begin(&o, "enclave", t, "enclave");
 	if (!root)
 		out_text("%s\n", mi_symbol_address(t, "memapi_root", &(uint64_t){ 0 }, NULL)

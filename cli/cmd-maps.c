@@ -2,7 +2,6 @@
  * libmemapi's own detail where it owns the memory. */
 #include "maps.h"
 
-#include <getopt.h>
 #include <winnt.h>
 
 const struct out_col mt_region_cols[] = {
@@ -47,13 +46,8 @@ int cmd_maps(int argc, char **argv)
 	struct mi_err e = { 0 };
 	int rc;
 
-	if ((rc = mt_parse_target_opts(argc, argv, self, &o)) >= 0)
+	if ((rc = mt_start(argc, argv, self, &o, &t, &root)) >= 0)
 		return rc;
-	if (optind != argc)
-		return mt_usage(self);
-	if ((rc = mt_open_target(&o, &t)))
-		return rc;
-	mt_read_root(t, false, &root);
 	mt_out_begin(&o, "maps", t, "region");
 	out_list_begin("regions", "region", mt_region_cols);
 	rc = mi_region_walk(t, root, print_one, NULL, &e);

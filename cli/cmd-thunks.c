@@ -3,7 +3,6 @@
  * disassembled and checked against what libmemapi writes. */
 #include "memtool.h"
 
-#include <getopt.h>
 
 static const struct out_col thunk_cols[] = {
 	{ "code", "CODE", -14 }, { "parameter", "PARAMETER", -18 }, { "target", "TARGET", -14 },
@@ -79,16 +78,8 @@ int cmd_thunks(int argc, char **argv)
 	struct tally n = { 0 };
 	int rc;
 
-	if ((rc = mt_parse_target_opts(argc, argv, self, &o)) >= 0)
+	if ((rc = mt_start(argc, argv, self, &o, &t, &root)) >= 0)
 		return rc;
-	if (optind != argc)
-		return mt_usage(self);
-	if ((rc = mt_open_target(&o, &t)))
-		return rc;
-	if ((rc = mt_read_root(t, false, &root))) {
-		mi_close(t);
-		return rc;
-	}
 	mt_out_begin(&o, "thunks", t, "instruction");
 	if (!root)
 		out_text("%s\n", mi_symbol_address(t, "memapi_root", &(uint64_t){ 0 }, NULL)

@@ -82,6 +82,11 @@ int  mt_open_target(const struct target_opts *o, struct mi_target **t);
  * and 0; other failures print a warning (text) and give NULL too, unless
  * required, when they are an error (exit 1). */
 int  mt_read_root(struct mi_target *t, bool required, struct mi_root **root);
+/* For commands with only the shared options and no operands: parses argv,
+ * opens the target and reads libmemapi's tables (*root NULL without them).
+ * -1 means go on; else the exit code to return. */
+int  mt_start(int argc, char **argv, const struct cmd *self, struct target_opts *o,
+              struct mi_target **t, struct mi_root **root);
 /* Starts the output document of kind doc_kind for t (NULL: the system). */
 void mt_out_begin(const struct target_opts *o, const char *doc_kind, struct mi_target *t,
                   const char *csv_kind);

@@ -222,6 +222,24 @@ int mt_read_root(struct mi_target *t, bool required, struct mi_root **root)
 	return 0;
 }
 
+int mt_start(int argc, char **argv, const struct cmd *self, struct target_opts *o,
+             struct mi_target **t, struct mi_root **root)
+{
+	int rc;
+
+	if ((rc = mt_parse_target_opts(argc, argv, self, o)) >= 0)
+		return rc;
+	if (optind != argc)
+		return mt_usage(self);
+	if ((rc = mt_open_target(o, t)))
+		return rc;
+	if ((rc = mt_read_root(*t, false, root))) {
+		mi_close(*t);
+		return rc;
+	}
+	return -1;
+}
+
 void mt_out_begin(const struct target_opts *o, const char *doc_kind, struct mi_target *t,
                   const char *csv_kind)
 {

@@ -310,6 +310,64 @@ static int attempt(struct mi_target *t, struct mi_root *r, struct mi_err *e)
 	return rc;
 }
 
+/* Whether the root-sized bytes at p look like a root: magic, layout, size
+ * and a page size that is a power of two. */
+static bool root_like(const uint8_t *p)
+{
+	struct memapi_root r;
+
+	memcpy(&r, p, sizeof r);
+	return r.magic == MEMAPI_ROOT_MAGIC && r.layout == MEMAPI_ROOT_LAYOUT &&
+	       r.size >= sizeof r && r.page_size && !(r.page_size & (r.page_size - 1));
+}
+
+/* Without symbols (a stripped executable that links libmemapi statically)
+ * the root is found by its magic in the writable data of mapped objects:
+ * their file-backed writable mappings and the anonymous .bss right after.
+ * Of several candidates (a copy relocation leaves two), the one that has
+ * changed most, by generation, is the live one. */
+static int scan_for_root(struct mi_target *t, uint64_t *addr, struct mi_err *e)
+{
+	const struct mi_map *m;
+	uint64_t best_gen = 0;
+	size_t n;
+	bool found = false;
+	uint8_t *buf;
+	int rc;
+
+	if ((rc = mi_maps(t, &m, &n, e)))
+		return rc;
+	if (!(buf = malloc(1 << 16)))
+		return mi_fail(e, ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		bool data = (m[i].prot & MI_PROT_WRITE) && !(m[i].flags & MI_MAP_SHARED) &&
+		            (m[i].path[0] == '/' || (i && !m[i].path[0] && m[i - 1].end == m[i].start &&
+		                                     m[i - 1].path[0] == '/'));
+
+		for (uint64_t at = m[i].start; data && at < m[i].end && at - m[i].start < (64u << 20);
+		     at += 1 << 16) {
+			size_t len = m[i].end - at < (1u << 16) ? m[i].end - at : 1u << 16;
+
+			if (mi_read(t, at, buf, len, NULL))
+				break;
+			for (size_t o = 0; o + sizeof(struct memapi_root) <= len; o += 8) {
+				struct memapi_root r;
+
+				if (!root_like(buf + o))
+					continue;
+				memcpy(&r, buf + o, sizeof r);
+				if (!found || r.generation > best_gen) {
+					*addr = at + o;
+					best_gen = r.generation;
+					found = true;
+				}
+			}
+		}
+	}
+	free(buf);
+	return found ? 0 : ENOENT;
+}
+
 int mi_root_read(struct mi_target *t, struct mi_root **out, struct mi_err *e)
 {
 	struct mi_root *r = calloc(1, sizeof *r);
@@ -318,7 +376,9 @@ int mi_root_read(struct mi_target *t, struct mi_root **out, struct mi_err *e)
 	*out = NULL;
 	if (!r)
 		return mi_fail(e, ENOMEM, "out of memory");
-	if ((rc = mi_symbol_address(t, "memapi_root", &r->addr, e))) {
+	if ((rc = mi_symbol_address(t, "memapi_root", &r->addr, e)) == ENOENT)
+		rc = scan_for_root(t, &r->addr, e);
+	if (rc) {
 		free(r);
 		return rc == ENOENT ? mi_fail(e, ENOENT, "the process does not use libmemapi") : rc;
 	}

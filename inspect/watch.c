@@ -15,6 +15,7 @@
  * the state proportional to resident memory, not to address space (a
  * sanitizer's shadow is terabytes of mostly empty mappings). */
 #include "target.h"
+#include "../core/os/kernel.h"      /* PAGEMAP_SCAN, defined once for the project */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -26,40 +27,6 @@
 #include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
-
-/* PAGEMAP_SCAN (Linux 6.7), for headers that predate it; the kernel's UAPI. */
-#ifndef PAGEMAP_SCAN
-#define PAGE_IS_WPALLOWED   (1 << 0)
-#define PAGE_IS_WRITTEN     (1 << 1)
-#define PAGE_IS_FILE        (1 << 2)
-#define PAGE_IS_PRESENT     (1 << 3)
-#define PAGE_IS_SWAPPED     (1 << 4)
-#define PAGE_IS_PFNZERO     (1 << 5)
-#define PAGE_IS_HUGE        (1 << 6)
-#define PAGE_IS_SOFT_DIRTY  (1 << 7)
-
-struct page_region {
-	__u64 start;
-	__u64 end;
-	__u64 categories;
-};
-
-struct pm_scan_arg {
-	__u64 size;
-	__u64 flags;
-	__u64 start;
-	__u64 end;
-	__u64 walk_end;
-	__u64 vec;
-	__u64 vec_len;
-	__u64 max_pages;
-	__u64 category_inverted;
-	__u64 category_mask;
-	__u64 category_anyof_mask;
-	__u64 return_mask;
-};
-#define PAGEMAP_SCAN _IOWR('f', 16, struct pm_scan_arg)
-#endif
 
 #define VEC_LEN    512             /* ranges per PAGEMAP_SCAN call (see pm_scan) */
 #define CHUNK      (1u << 20)      /* bytes per mi_read of hashed memory        */

@@ -111,6 +111,24 @@ else
 	bad "copyreloc fixture: $(head -c 300 "$tmp/err")"
 fi
 
+# A stripped program with libmemapi linked in statically: no symbols, the
+# root is found by its magic.
+if cc $san -Icore/include -o "$tmp/stripped" tests/fixtures/copyreloc.c "$build/libmemapi.a" \
+      -lpthread 2>"$tmp/err" && strip "$tmp/stripped"; then
+	"$tmp/stripped" >"$tmp/stripped.out" &
+	st_pid=$!
+	cleanup_pids+=("$st_pid")
+	for _ in $(seq 1 500); do [ -s "$tmp/stripped.out" ] && break; sleep 0.01; done
+	read -r st_addr st_root <"$tmp/stripped.out"
+	expect stripped_query 0 "$mt" query "$st_addr" --pid "$st_pid" --json
+	has stripped_own "$tmp/out" '"usage": "private", "path": "", "libmemapi": true'
+	expect stripped_heap 0 "$mt" heap --pid "$st_pid" --json
+	has stripped_process_heap "$tmp/out" '"process_heap": true'
+	kill "$st_pid" 2>/dev/null
+else
+	bad "stripped fixture: $(head -c 300 "$tmp/err")"
+fi
+
 # A process without libmemapi: the kernel's view, no heaps, not an error.
 expect heap_plain 0 "$mt" heap --pid "$sleeper" --json
 has heap_plain_empty "$tmp/out" '"heaps": \[\]'
