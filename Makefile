@@ -184,6 +184,7 @@ check: all $(TEST_BIN)
 
 valgrind: all $(TEST_BIN)
 	@VALGRIND=1 tests/run-suites.sh $(BUILD) $(TEST_BIN)
+	@tests/cli/memcheck.sh $(BUILD)
 
 # The core reader under libFuzzer for FUZZ_TIME seconds (tests/fuzz/fuzz_core.c
 # says how to reproduce a crash). The seeds name this build's libmemapi.so.1.

@@ -79,10 +79,14 @@ START_TEST(test_dep__self_is_clean)
 	ck_assert(r->personality_known);
 	ck_assert_uint_eq(r->personality, (unsigned long)personality(0xffffffff));
 	ck_assert(r->dep_enabled);
-	ck_assert_uint_eq(r->wx_count, 0);
-	ck_assert_uint_eq(r->exec_stack_count, 0);
-	ck_assert_uint_eq(r->violation_count, 0);
-	ck_assert_uint_eq(r->failed, 0);
+	/* Valgrind runs the program from its own writable+executable code
+	 * cache: there the process is not clean, and memtool says so. */
+	if (!tl_valgrind()) {
+		ck_assert_uint_eq(r->wx_count, 0);
+		ck_assert_uint_eq(r->exec_stack_count, 0);
+		ck_assert_uint_eq(r->violation_count, 0);
+		ck_assert_uint_eq(r->failed, 0);
+	}
 	ck_assert_uint_gt(r->object_count, 1);          /* the binary and libc at least */
 	for (size_t i = 0; i < r->object_count; i++) {
 		const struct mi_dep_object *o = &r->objects[i];
@@ -124,7 +128,7 @@ START_TEST(test_dep__wx_mapping_reported_then_gone)
 	ck_assert_int_eq(munmap(p, 2 * P), 0);
 	r = report_of(t);                               /* the same target, read afresh */
 	ck_assert_ptr_null(wx_at(r, (uintptr_t)p));
-	ck_assert(!(r->failed & MI_DEP_CHECK_WX));
+	ck_assert(tl_valgrind() || !(r->failed & MI_DEP_CHECK_WX));   /* see self_is_clean */
 	mi_dep_free(r);
 	mi_close(t);
 }
@@ -149,7 +153,7 @@ START_TEST(test_dep__wx_page_inside_a_mapping)
 	ck_assert_int_eq(mprotect(p + P, P, PROT_READ | PROT_EXEC), 0);
 	r = report_of(t);
 	ck_assert(!covers(r->wx, r->wx_count, (uintptr_t)(p + P)));
-	ck_assert_uint_eq(r->failed, 0);
+	ck_assert(tl_valgrind() || r->failed == 0);                   /* see self_is_clean */
 	mi_dep_free(r);
 	mi_close(t);
 	munmap(p, 3 * P);
@@ -266,6 +270,10 @@ START_TEST(test_dep__executable_stack_mapping)
 	struct mi_target *t;
 	struct mi_dep_report *r;
 
+	/* Under valgrind the guest's stack is not the mapping the kernel
+	 * knows, and making it executable fails. */
+	if (tl_valgrind())
+		return;
 	kid_start(&k, KID_EXEC_STACK);
 	t = open_pid(k.pid);
 	r = report_of(t);
