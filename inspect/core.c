@@ -103,7 +103,7 @@ static int read_from_file(struct mi_target *t, uint64_t addr, void *buf, size_t 
 			close(c->file_fd);
 		free(c->file_path);
 		c->file_path = strdup(m->path);
-		c->file_fd = c->file_path ? open(m->path, O_RDONLY | O_CLOEXEC) : -1;
+		c->file_fd = c->file_path ? mi_open_regular(m->path) : -1;
 	}
 	if (c->file_fd < 0 || fstat(c->file_fd, &st) ||
 	    m->offset + (addr - m->start) + len > (uint64_t)st.st_size)
@@ -340,7 +340,7 @@ static uint32_t file_prot(const char *path, uint64_t off)
 	size_t n;
 	GElf_Phdr ph;
 	Elf *elf;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = mi_open_regular(path);
 
 	if (fd < 0)
 		return prot;
@@ -467,7 +467,7 @@ int mi_core_open(struct mi_target *t, const char *path, struct mi_err *e)
 	c->file_fd = -1;
 	t->priv = c;
 	t->ops = &core_ops;
-	if ((c->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+	if ((c->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) < 0)
 		return mi_fail(e, errno, "%s", strerror(errno));
 	if (fstat(c->fd, &st))
 		return mi_fail(e, errno, "%s", strerror(errno));

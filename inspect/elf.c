@@ -67,9 +67,9 @@ static int open_file(struct mi_target *t, const struct mi_map *m, const char *pa
 	if (t->kind != MI_CORE) {
 		snprintf(mf, sizeof mf, "/proc/%d/map_files/%llx-%llx", (int)t->pid,
 		         (unsigned long long)m->start, (unsigned long long)m->end);
-		fd = open(mf, O_RDONLY | O_CLOEXEC);
+		fd = mi_open_regular(mf);
 	}
-	return fd >= 0 ? fd : open(path, O_RDONLY | O_CLOEXEC);
+	return fd >= 0 ? fd : mi_open_regular(path);
 }
 
 static struct elf_file *file_get(struct mi_target *t, const struct mi_map *m)

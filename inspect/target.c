@@ -3,6 +3,8 @@
 #include "target.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +22,19 @@ int mi_fail(struct mi_err *e, int code, const char *fmt, ...)
 		va_end(ap);
 	}
 	return code;
+}
+
+int mi_open_regular(const char *path)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+
+	if (fd >= 0 && (fstat(fd, &st) || !S_ISREG(st.st_mode))) {
+		close(fd);
+		errno = EINVAL;
+		return -1;
+	}
+	return fd;
 }
 
 static int target_new(enum mi_kind kind, struct mi_target **out, struct mi_err *e)

@@ -39,6 +39,10 @@ struct mi_target {
 	void                *priv;          /* live.c / core.c state             */
 };
 
+/* Opens a regular file to read; -1 (EINVAL) for anything else, without
+ * blocking on a FIFO that a core's untrusted NT_FILE may name. */
+int  mi_open_regular(const char *path);
+
 /* Appends a map; path is copied. Returns ENOMEM on failure. */
 int  mi_map_add(struct mi_target *t, const struct mi_map *m, const char *path, size_t path_len);
 /* Makes the maps' path pointers point into the pool once it stops growing. */

@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <limits.h>
 #include <link.h>
 #include <pthread.h>
@@ -463,18 +464,42 @@ static void end_pid(pid_t pid)
 
 /* ---- core files ---- */
 
+/* The core tests' files live under one scratch directory that the runner
+ * makes before the test case and removes after it (an unchecked fixture),
+ * so a failing test leaves no core behind. */
+static char scratch[64];
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+	return remove(path);
+}
+
+static void scratch_setup(void)
+{
+	strcpy(scratch, "/tmp/check_inspect.XXXXXX");
+	if (!mkdtemp(scratch))
+		scratch[0] = 0;
+}
+
+static void scratch_teardown(void)
+{
+	if (scratch[0])
+		nftw(scratch, remove_one, 8, FTW_DEPTH | FTW_PHYS);
+}
+
 struct core {
-	char dir[64], path[128];
+	char dir[96], path[160];
 };
 
 /* `gcore -o DIR/core PID` for a stopped or blocked process. */
 static void make_core(pid_t pid, struct core *c)
 {
-	char prefix[96], pidbuf[16];
+	char prefix[128], pidbuf[16];
 	int status, fd;
 	pid_t g;
 
-	strcpy(c->dir, "/tmp/check_inspect.XXXXXX");
+	ck_assert_msg(scratch[0], "no scratch directory");
+	snprintf(c->dir, sizeof c->dir, "%s/core.XXXXXX", scratch);
 	ck_assert_ptr_nonnull(mkdtemp(c->dir));
 	snprintf(prefix, sizeof prefix, "%s/core", c->dir);
 	snprintf(pidbuf, sizeof pidbuf, "%d", (int)pid);
@@ -497,7 +522,7 @@ static void make_core(pid_t pid, struct core *c)
 
 static void remove_core(struct core *c)
 {
-	char p[160];
+	char p[192];
 
 	unlink(c->path);
 	snprintf(p, sizeof p, "%s/bad", c->dir);
@@ -518,7 +543,7 @@ static struct mi_target *open_core(const char *path)
  * when flip_at < len) to DIR/bad and opens it: returns the error. */
 static int open_damaged(const struct core *c, size_t len, size_t flip_at, struct mi_err *e)
 {
-	char p[160], *buf = malloc(len ? len : 1);
+	char p[192], *buf = malloc(len ? len : 1);
 	struct mi_target *t = NULL;
 	int in, out, rc;
 
@@ -1825,9 +1850,10 @@ START_TEST(test_mi_open_core__not_cores)
 {
 	struct mi_target *t = (struct mi_target *)1;
 	struct mi_err e = { 0 };
-	char dir[] = "/tmp/check_inspect.XXXXXX", p[64], exe[PATH_MAX];
+	char dir[96], p[128], exe[PATH_MAX];
 	int fd;
 
+	snprintf(dir, sizeof dir, "%s/files.XXXXXX", scratch);
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	snprintf(p, sizeof p, "%s/missing", dir);
 	ck_assert_int_eq(mi_open_core(p, &t, &e), ENOENT);
@@ -2090,6 +2116,7 @@ static Suite *make_inspect_suite(void)
 
 	tc = tcase_create("core");
 	tcase_set_timeout(tc, 180);
+	tcase_add_unchecked_fixture(tc, scratch_setup, scratch_teardown);
 	tcase_add_test(tc, test_mi_open_core__not_cores);
 	add_unless_valgrind(tc, test_core__child_ground_truth);
 	tcase_add_test(tc, test_core__torn_root);
