@@ -202,7 +202,7 @@ $(FUZZ_BIN): tests/fuzz/fuzz_core.c $(INSPECT_SRC) $(wildcard inspect/*.h) $(HEA
 
 fuzz: $(FUZZ_BIN) $(LIB_SO)
 	@mkdir -p $(FUZZ_DIR)/corpus $(FUZZ_DIR)/artifacts
-	$(Q)python3 tests/cli/corrupt.py synth $(FUZZ_DIR)/corpus --symbols $(LIB_SO) --fast >/dev/null
+	$(Q)python3 tests/cli/corrupt.py synth $(FUZZ_DIR)/corpus --symbols $(LIB_SO) >/dev/null
 	$(FUZZ_BIN) -max_total_time=$(FUZZ_TIME) -timeout=10 -print_final_stats=1 \
 	  -artifact_prefix=$(FUZZ_DIR)/artifacts/ $(FUZZ_DIR)/corpus tests/fixtures/corpus
 

@@ -66,29 +66,63 @@ static void sb_puts(struct sbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
 static void sb_clear(struct sbuf *b) { b->len = 0; if (b->s) b->s[0] = 0; }
 static const char *sb_str(const struct sbuf *b) { return b->s ? b->s : ""; }
 
-/* Runs of plain characters are copied whole: most strings have no escape. */
-static void json_escape(struct sbuf *b, const char *s)
+/* Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlong
+ * forms, no surrogates, nothing above U+10FFFF), 0 when it is not one. */
+static size_t utf8_len(const unsigned char *s)
 {
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t n;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] < 0xc2 || s[0] > 0xf4)
+		return 0;
+	n = s[0] < 0xe0 ? 2 : s[0] < 0xf0 ? 3 : 4;
+	if (s[0] == 0xe0)
+		lo = 0xa0;
+	else if (s[0] == 0xed)
+		hi = 0x9f;
+	else if (s[0] == 0xf0)
+		lo = 0x90;
+	else if (s[0] == 0xf4)
+		hi = 0x8f;
+	if (s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < n; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	return n;
+}
+
+/* A JSON string. Names come from the target (paths, section names in a
+ * core) and may hold any bytes: a byte that is not part of well-formed
+ * UTF-8 becomes U+FFFD, so the document always parses. Runs of plain
+ * characters are copied whole: most strings have no escape. */
+static void json_escape(struct sbuf *b, const char *str)
+{
+	const unsigned char *s = (const unsigned char *)str;
 	char u[8];
 
 	sb_puts(b, "\"");
 	while (*s) {
-		size_t n = 0;
+		size_t n = 0, k;
 
-		while (s[n] && s[n] != '"' && s[n] != '\\' && (unsigned char)s[n] >= 0x20 &&
-		       s[n] != 0x7f)
-			n++;
-		sb_add(b, s, n);
+		while (s[n] && s[n] != '"' && s[n] != '\\' && s[n] >= 0x20 && s[n] != 0x7f &&
+		       (k = utf8_len(s + n)))
+			n += k;
+		sb_add(b, (const char *)s, n);
 		s += n;
 		if (!*s)
 			break;
 		if (*s == '"' || *s == '\\') {
 			u[0] = '\\';
-			u[1] = *s;
+			u[1] = (char)*s;
 			sb_add(b, u, 2);
-		} else {
-			snprintf(u, sizeof u, "\\u%04x", (unsigned char)*s);
+		} else if (*s < 0x20 || *s == 0x7f) {
+			snprintf(u, sizeof u, "\\u%04x", *s);
 			sb_puts(b, u);
+		} else {
+			sb_puts(b, "\\ufffd");
 		}
 		s++;
 	}

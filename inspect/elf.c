@@ -282,6 +282,12 @@ int mi_symbolize(struct mi_target *t, uint64_t addr, char *buf, size_t size)
 	struct elf_file *f;
 	size_t lo, hi;
 
+	if (!t->objs) {                 /* nothing listed yet: list the objects now */
+		const struct mi_object *objs;
+
+		if (mi_objects(t, &objs, &lo, NULL))
+			return ENOENT;
+	}
 	for (size_t i = 0; i < t->obj_count; i++)
 		if (addr >= t->objs[i].start && addr < t->objs[i].end)
 			o = &t->objs[i];

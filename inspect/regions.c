@@ -96,7 +96,8 @@ static int classify(struct mi_target *t, const struct mi_map *m, size_t n, struc
 		                                 !strcmp(m[g].path, m[i].path) &&
 		                                 m[g].inode == m[i].inode)); g++)
 			exec |= m[g].prot & MI_PROT_EXEC;
-		exec &= !is_memory_file(&m[i]);        /* code in a memfd is no image */
+		/* Only a file's code is an image: not a memfd's, not anonymous JIT code. */
+		exec &= is_file(&m[i]) && !is_memory_file(&m[i]);
 		for (size_t j = i; j < g; j++) {
 			k[j].alloc_base = m[i].start;
 			k[j].type = exec ? MEM_IMAGE : plain_type(&m[i]);

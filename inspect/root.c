@@ -72,6 +72,45 @@ static int too_long(struct mi_err *e, const char *what)
 	return mi_fail(e, EPROTO, "libmemapi's %s list is corrupt (it does not end)", what);
 }
 
+/* Brent's cycle finder over a list's record addresses: a list whose last
+ * record points back into it is reported after at most about twice its
+ * length, instead of being followed up to the MAX_* bound. */
+struct loop {
+	uint64_t mark;                  /* the record at the last power of two */
+	size_t   seen, next;
+};
+
+static bool loops(struct loop *l, uint64_t at)
+{
+	if (l->seen && at == l->mark)
+		return true;
+	if (++l->seen >= l->next) {
+		l->mark = at;
+		l->next = l->next ? l->next * 2 : 1;
+	}
+	return false;
+}
+
+/* A region record must describe whole pages above the previous region (the
+ * list is sorted by address, so a repeated record fails here too) and have
+ * between one run and one run per page. */
+static int check_region(const struct mi_root *r, const struct mi_region *g,
+                        const struct mi_region *prev, struct mi_err *e)
+{
+	uint64_t page = r->root.page_size, base = g->rec.base, size = g->rec.size;
+
+	if (!page || page & (page - 1))
+		page = 4096;
+	if (!size || size % page || base % page || base + size < base || !g->rec.runs ||
+	    !g->rec.run_count || g->rec.run_count > MAX_RUNS || g->rec.run_count > size / page)
+		return mi_fail(e, EPROTO, "libmemapi's region at 0x%llx is corrupt",
+		               (unsigned long long)base);
+	if (prev && base < prev->rec.base + prev->rec.size)
+		return mi_fail(e, EPROTO, "libmemapi's region list is corrupt (0x%llx is out of order)",
+		               (unsigned long long)base);
+	return 0;
+}
+
 static int read_regions(struct mi_target *t, struct mi_root *r, struct mi_err *e)
 {
 	uint64_t at = (uint64_t)(uintptr_t)r->root.regions;
@@ -90,9 +129,8 @@ static int read_regions(struct mi_target *t, struct mi_root *r, struct mi_err *e
 		if ((rc = mi_read(t, at, &g->rec, sizeof g->rec, e)))
 			return rc;
 		r->region_count++;
-		if (g->rec.run_count > MAX_RUNS || !g->rec.runs)
-			return mi_fail(e, EPROTO, "libmemapi's region at 0x%llx is corrupt",
-			               (unsigned long long)g->rec.base);
+		if ((rc = check_region(r, g, r->region_count > 1 ? g - 1 : NULL, e)))
+			return rc;
 		if (!(g->runs = malloc(g->rec.run_count * sizeof *g->runs)))
 			return mi_fail(e, ENOMEM, "out of memory");
 		if ((rc = mi_read(t, (uint64_t)(uintptr_t)g->rec.runs, g->runs,
@@ -107,10 +145,11 @@ static int read_heaps(struct mi_target *t, struct mi_root *r, struct mi_err *e)
 {
 	uint64_t at = (uint64_t)(uintptr_t)r->root.heaps;
 	struct memapi_rec_heap h;
+	struct loop l = { 0 };
 	int rc;
 
 	while (at) {
-		if (r->heap_count >= MAX_OBJECTS)
+		if (r->heap_count >= MAX_OBJECTS || loops(&l, at))
 			return too_long(e, "heap");
 		if ((rc = mi_read(t, at, &h, sizeof h, e)))
 			return rc;
@@ -128,12 +167,13 @@ static int read_heaps(struct mi_target *t, struct mi_root *r, struct mi_err *e)
 static int read_enclaves(struct mi_target *t, struct mi_root *r, struct mi_err *e)
 {
 	uint64_t at = (uint64_t)(uintptr_t)r->root.enclaves;
+	struct loop l = { 0 };
 	int rc;
 
 	while (at) {
 		struct memapi_rec_enclave *n;
 
-		if (r->enclave_count >= MAX_OBJECTS)
+		if (r->enclave_count >= MAX_OBJECTS || loops(&l, at))
 			return too_long(e, "enclave");
 		if ((rc = grow(&r->enclaves, r->enclave_count, sizeof *r->enclaves, e)))
 			return rc;
@@ -152,12 +192,13 @@ static int read_enclaves(struct mi_target *t, struct mi_root *r, struct mi_err *
 static int read_thunks(struct mi_target *t, struct mi_root *r, struct mi_err *e)
 {
 	uint64_t at = (uint64_t)(uintptr_t)r->root.thunks;
+	struct loop l = { 0 };
 	int rc;
 
 	while (at) {
 		struct mi_thunk_block *b;
 
-		if (r->thunk_count >= MAX_OBJECTS)
+		if (r->thunk_count >= MAX_OBJECTS || loops(&l, at))
 			return too_long(e, "thunk");
 		if ((rc = grow(&r->thunks, r->thunk_count, sizeof *r->thunks, e)))
 			return rc;
@@ -236,12 +277,13 @@ static int read_section(struct mi_target *t, struct mi_section *s, struct mi_err
 static int read_sections(struct mi_target *t, struct mi_root *r, struct mi_err *e)
 {
 	uint64_t at = (uint64_t)(uintptr_t)r->root.sections;
+	struct loop l = { 0 };
 	int rc;
 
 	while (at) {
 		struct mi_section *s;
 
-		if (r->section_count >= MAX_OBJECTS)
+		if (r->section_count >= MAX_OBJECTS || loops(&l, at))
 			return too_long(e, "section");
 		if ((rc = grow(&r->sections, r->section_count, sizeof *r->sections, e)))
 			return rc;

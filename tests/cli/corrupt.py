@@ -15,7 +15,7 @@ reader. Deterministic: the same arguments give the same files.
       Prints "FAIL: ..." per broken run and a last line "variants N runs N
       failures N"; exits 1 on a failure.
 
-  corrupt.py synth OUTDIR --symbols ELF [--fast]
+  corrupt.py synth OUTDIR --symbols ELF
       Writes small synthetic cores (the fuzzer's seeds) to OUTDIR: a plain
       process, and processes using libmemapi (regions, a heap, a section
       view, a thunk block, an enclave) whose root is found through ELF, a
@@ -454,7 +454,8 @@ def base_core(pid, exe):
     return c
 
 
-def memapi_core(symbols, generation=2, loop=False, wild=False, loop_list=None, long_name=False):
+def memapi_core(symbols, generation=2, loop=False, wild=False, loop_list=None, long_name=False,
+                region_count=None):
     symbols = os.path.abspath(symbols)
     c = base_core(4243, "/nonexistent/bin/app")
     lib_base, root = LIB, LIB + elf_symbol(symbols, "memapi_root") - elf_base(symbols)
@@ -513,7 +514,8 @@ def memapi_core(symbols, generation=2, loop=False, wild=False, loop_list=None, l
     c.write(root + 8, struct.pack("<II", 1, 176))
     c.q(root + 16, generation, 4096, 65536)
     c.write(root + 40, struct.pack("<II", 1, 0))
-    c.q(root + 48, len(regions), REC, U64 - 7 if wild else heap, sec, 0, encl, thunk, 0)
+    count = len(regions) if region_count is None else region_count
+    c.q(root + 48, count, REC, U64 - 7 if wild else heap, sec, 0, encl, thunk, 0)
     c.root = root
     return c
 
@@ -525,11 +527,12 @@ def synth(args):
         "memapi": memapi_core(args.symbols),
         "memapi-torn": memapi_core(args.symbols, generation=3),
         "memapi-loop": memapi_core(args.symbols, loop=True),
+        # The same loop under a region count that does not stop it.
+        "memapi-loop-long": memapi_core(args.symbols, loop=True, region_count=(1 << 24) - 1),
         "memapi-wild": memapi_core(args.symbols, wild=True),
         "memapi-long-name": memapi_core(args.symbols, long_name=True),
     }
-    # Thunk and section records are large: a list of 65536 takes a second.
-    for name in ("heap", "enclave") if args.fast else ("heap", "enclave", "thunk", "section"):
+    for name in ("heap", "enclave", "thunk", "section"):
         seeds["memapi-%s-loop" % name] = memapi_core(args.symbols, loop_list=name)
     for name, c in seeds.items():
         path = os.path.join(args.outdir, "seed-" + name + ".core")
@@ -554,7 +557,6 @@ def main():
     s = sub.add_parser("synth")
     s.add_argument("outdir")
     s.add_argument("--symbols", required=True)
-    s.add_argument("--fast", action="store_true", help="only seeds that read in milliseconds")
     args = ap.parse_args()
     return run(args) if args.cmd == "run" else synth(args)
 

@@ -153,3 +153,23 @@ expect heap_bad_option 2 "$mt" heap --bogus
 expect heap_extra 2 "$mt" heap extra
 expect heap_dead_pid 1 "$mt" heap --pid 2147483000
 has heap_dead_msg "$tmp/err" "^memtool: cannot open process '2147483000': no such process"
+
+# A mapped file whose name is not UTF-8 (and holds an escape character):
+# JSON shows U+FFFD for each bad byte, text shows '?' for the escape.
+python3 -c '
+import mmap, os, sys, time
+f = open(os.fsencode(sys.argv[1]) + b"-\xff\xc3(\x1b[31m", "w+b")
+f.write(b"x" * 4096); f.flush()
+m = mmap.mmap(f.fileno(), 4096)
+print("ready", flush=True)
+time.sleep(60)' "$tmp/name" >"$tmp/name.ready" &
+nm_pid=$!
+cleanup_pids+=("$nm_pid")
+for _ in $(seq 100); do [ -s "$tmp/name.ready" ] && break; sleep 0.05; done
+expect maps_bad_utf8 0 "$mt" maps --pid "$nm_pid" --json
+if python3 -c 'import json, sys; json.loads(open(sys.argv[1], "rb").read().decode("utf-8", "strict"))' "$tmp/out"; then ok; else bad "maps_bad_utf8: not UTF-8 JSON"; fi
+has maps_bad_utf8_fffd "$tmp/out" '"path": "[^"]*/name-\\ufffd\\ufffd\(\\u001b\[31m"'
+expect maps_bad_utf8_text 0 "$mt" maps --pid "$nm_pid"
+# (bytes as they are: grep matches them only in the C locale)
+if LC_ALL=C grep -aq '/name-.*?\[31m$' "$tmp/out"; then ok; else bad "maps_bad_utf8_text: escape shown"; fi
+kill "$nm_pid" 2>/dev/null
