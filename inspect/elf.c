@@ -284,8 +284,9 @@ int mi_symbolize(struct mi_target *t, uint64_t addr, char *buf, size_t size)
 
 	if (!t->objs) {                 /* nothing listed yet: list the objects now */
 		const struct mi_object *objs;
+		size_t n;
 
-		if (mi_objects(t, &objs, &lo, NULL))
+		if (mi_objects(t, &objs, &n, NULL))
 			return ENOENT;
 	}
 	for (size_t i = 0; i < t->obj_count; i++)

@@ -45,7 +45,10 @@ if [ "${VALGRIND:-0}" = 1 ]; then
 	# corrupted stack when the fault is in a callee it chased into (a SIGSEGV
 	# handler that fixes the page and returns, as the fault suites do);
 	# allregs-at-mem-access: the CONTEXT a handler sees must be exact.
-	runner="valgrind --vex-guest-chase=no --px-default=allregs-at-mem-access"
+	# --fair-sched=yes: valgrind runs one thread at a time, and by default a
+	# thread that drops and retakes a lock in a loop keeps the CPU, so a
+	# test whose other thread waits for that lock times out.
+	runner="valgrind --fair-sched=yes --vex-guest-chase=no --px-default=allregs-at-mem-access"
 	runner="$runner --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite -q"
 	runner="$runner --trace-children=yes --suppressions=$(suppressions)"
 	TL_VALGRIND=1
